@@ -1,0 +1,62 @@
+"""Whole-process timings of `modelplane validate`, each against its floor.
+
+The floor is a process that only reads and parses the same YAML files (ruamel.yaml's C
+loader), so the figure shows what validation adds on top of reading. Reports the median of
+several runs. Usage: python benchmarks/bench_validate.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.gen_repo import generate  # noqa: E402
+
+FLOOR = """
+import sys, pathlib
+from ruamel.yaml import YAML
+y = YAML(typ="safe")
+for p in sorted(pathlib.Path(sys.argv[1]).rglob("*.yaml")):
+    list(y.load_all(p.read_text()))
+"""
+
+
+def timed(cmd: list[str], runs: int, ok_codes: tuple[int, ...] = (0,)) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True)
+        samples.append(time.perf_counter() - start)
+        if proc.returncode not in ok_codes:
+            raise SystemExit(f"{cmd} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    exe = str(Path(sys.executable).with_name("modelplane"))
+    work = HERE / ".work"
+    big = generate(work / "repo-1000", models=1000, envs=2)
+    cases = [
+        ("quickstart", HERE.parent / "examples" / "quickstart", 0.4),
+        ("1,000 models, 2 environments", big, 1.5),
+    ]
+    print(f"{'case':32} {'validate':>10} {'floor':>10} {'target':>8}")
+    for label, root, target in cases:
+        median = timed([exe, "validate", str(root), "--format", "json"], args.runs)
+        floor = timed([sys.executable, "-c", FLOOR, str(root)], args.runs)
+        verdict = "ok" if median < target else "SLOW"
+        print(f"{label:32} {median:9.3f}s {floor:9.3f}s {target:7.1f}s {verdict}")
+
+
+if __name__ == "__main__":
+    main()

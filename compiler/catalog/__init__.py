@@ -1,0 +1,70 @@
+"""The built-in accelerator catalog (accelerators.json): per cloud, identifiers, machine
+types with their GPU counts, GPU memory, node labels and dated on-demand prices."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+HOURS_PER_MONTH = 730  # the cloud providers' own convention for monthly estimates
+
+
+@dataclass(frozen=True)
+class Offering:
+    accelerator: str
+    cloud: str
+    accelerator_id: str
+    node_label: tuple[str, str]
+    machine_types: tuple[tuple[str, int], ...]  # (name, gpus), in order of preference
+    usd_per_gpu_hour: float
+    price_read_on: str
+
+    def default_machine_type(self, gpus: int) -> str | None:
+        return next((name for name, n in self.machine_types if n == gpus), None)
+
+    def gpus_of(self, machine_type: str) -> int | None:
+        return next((n for name, n in self.machine_types if name == machine_type), None)
+
+
+@cache
+def raw() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("accelerators.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def accelerators() -> list[str]:
+    return sorted(raw()["accelerators"])
+
+
+@cache
+def offering(accelerator: str, cloud: str) -> Offering | None:
+    """What the cloud offers of this accelerator, or None when it does not offer it."""
+    entry = raw()["accelerators"][accelerator]["clouds"][cloud]
+    if not entry["offered"]:
+        return None
+    return Offering(
+        accelerator=accelerator,
+        cloud=cloud,
+        accelerator_id=entry["acceleratorId"],
+        node_label=(entry["nodeLabel"]["key"], entry["nodeLabel"]["value"]),
+        machine_types=tuple((m["name"], int(m["gpus"])) for m in entry["machineTypes"]),
+        usd_per_gpu_hour=float(entry["usdPerGpuHour"]),
+        price_read_on=entry["priceReadOn"],
+    )
+
+
+def not_offered_reason(accelerator: str, cloud: str) -> str:
+    entry = raw()["accelerators"][accelerator]["clouds"][cloud]
+    return str(entry.get("reason", f"{cloud} does not offer {accelerator}"))
+
+
+def clouds_offering(accelerator: str) -> list[str]:
+    return [c for c in ("aws", "azure", "gcp") if offering(accelerator, c) is not None]
+
+
+def gpu_memory_gib(accelerator: str) -> int:
+    return int(raw()["accelerators"][accelerator]["gpuMemoryGiB"])

@@ -1,0 +1,128 @@
+"""The command line; thin: parse arguments, call the phases, print, exit.
+
+Exit codes: 0 ok, 1 invalid specs (or a failed gate), 2 usage (bad arguments, ROOT is not
+a spec repository).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from compiler import __version__
+
+FORMATS = ("text", "json", "github", "sarif")
+
+
+def _fail_usage(message: str, hint: str | None = None) -> None:
+    click.echo(f"modelplane: error: {message}", err=True)
+    if hint:
+        click.echo(f"  hint: {hint}", err=True)
+    sys.exit(2)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _spec_root(root: Path) -> Path:
+    from compiler.load import PROJECT_FILE, is_spec_root
+
+    if not root.is_dir():
+        _fail_usage(f"{root} is not a directory")
+    if not is_spec_root(root):
+        _fail_usage(
+            f"{root} is not a spec repository: it has no {PROJECT_FILE}",
+            "run `modelplane init DIR` to start one",
+        )
+    return root
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelplane")
+def main() -> None:
+    """modelplane: validate ML specs and compile them for Kubeflow, Terraform and KServe."""
+
+
+@main.command()
+@click.argument("root", default=".", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for workflow annotations, sarif for "
+    "code scanning.",
+)
+def validate(root: Path, fmt: str) -> None:
+    """Validate the spec repository at ROOT (default: the current folder)."""
+    from compiler.diagnostics import format_github, format_json, format_sarif, format_text
+    from compiler.load import load
+    from compiler.validate import validate as run_validation
+
+    root = _spec_root(root)
+    sources = load(root)
+    result = run_validation(sources)
+    diagnostics = result.diagnostics
+    if fmt == "json":
+        click.echo(format_json(diagnostics), nl=False)
+    elif fmt == "github":
+        click.echo(format_github(diagnostics), nl=False)
+    elif fmt == "sarif":
+        click.echo(format_sarif(diagnostics, __version__), nl=False)
+    else:
+        text = format_text(diagnostics, sources.texts)
+        if text:
+            click.echo(text, nl=False)
+        if result.ok:
+            s = result.specs
+            counts = ", ".join(
+                _plural(n, word)
+                for n, word in (
+                    (len(s.models), "model"),
+                    (len(s.datasources), "data source"),
+                    (len(s.pools), "GPU pool"),
+                    (len(s.environments), "environment"),
+                )
+            )
+            click.echo(f"✓ {root}: valid ({_plural(len(sources.files), 'file')}: {counts})")
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+    help="Folder to write the JSON Schemas to.",
+)
+def schema(out: Path) -> None:
+    """Write the JSON Schemas (draft 2020-12) of every kind."""
+    from compiler.fsutil import write_atomic
+    from compiler.schemas import render
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in render().items():
+        write_atomic(out / name, data)
+        click.echo(str(out / name))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Project name (default: the folder's name).")
+def init(directory: Path, name: str | None) -> None:
+    """Scaffold a starter spec repository in DIRECTORY that validates."""
+    from compiler.scaffold import ScaffoldError, scaffold
+
+    try:
+        written = scaffold(directory, name)
+    except ScaffoldError as err:
+        _fail_usage(str(err), err.hint)
+        return
+    for path in written:
+        click.echo(f"created {path}")
+    click.echo(f"next: modelplane validate {directory}")

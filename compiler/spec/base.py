@@ -1,0 +1,30 @@
+"""What every kind shares: strict models with camelCase aliases, and the envelope."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from compiler.spec.types import LabelKey, Name
+
+API_VERSION = "modelplane.io/v1alpha1"
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors; no coercion between types; camelCase in YAML."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        validate_default=False,
+    )
+
+
+class Metadata(Strict):
+    name: Name = Field(description="DNS-1123 label, unique per kind.")
+    owner: str | None = Field(default=None, description="Team or person that owns this.")
+    labels: dict[LabelKey, str] = Field(default_factory=dict)
+    description: str | None = Field(default=None, description="Free text for people.")

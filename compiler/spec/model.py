@@ -1,0 +1,152 @@
+"""kind: Model: training, evaluation, serving and monitoring of one model."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from compiler.spec.base import Metadata, Strict
+from compiler.spec.types import Cron, Duration, EnvVarName, Name, Quantity, SemVer, StorageUri
+
+Framework = Literal[
+    "pytorch",
+    "tensorflow",
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "onnx",
+    "huggingface",
+    "triton",
+    "custom",
+]
+HyperValue = int | float | str | bool
+
+
+class DataRef(Strict):
+    source: str = Field(min_length=1, description="A DataSource name.")
+    version: str | None = Field(default=None, min_length=1, description="Overrides the pin.")
+
+
+class SecretRef(Strict):
+    name: Name = Field(description="Kubernetes Secret name.")
+    key: str = Field(min_length=1, description="Key inside the Secret.")
+    env: EnvVarName = Field(description="Environment variable the value is exposed as.")
+
+
+class TrainingResources(Strict):
+    pool: str | None = Field(default=None, description="A GpuPool name; absent: CPU nodes.")
+    gpus: int | None = Field(
+        default=None, ge=0, le=16, description="GPUs per node; default: the pool's gpusPerNode."
+    )
+    nodes: int = Field(default=1, ge=1, le=1000, description="> 1 means distributed training.")
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class Distributed(Strict):
+    strategy: Literal["ddp", "fsdp", "deepspeed"]
+
+
+class Training(Strict):
+    image: str = Field(min_length=1)
+    command: list[str] | None = None
+    args: list[str] | None = None
+    hyperparameters: dict[str, HyperValue] = Field(default_factory=dict)
+    env: dict[EnvVarName, str] = Field(default_factory=dict)
+    secrets: list[SecretRef] = Field(default_factory=list)
+    resources: TrainingResources = Field(default_factory=TrainingResources)
+    distributed: Distributed | None = None
+    timeout: Duration | None = None
+    retries: int = Field(default=0, ge=0, le=10)
+    schedule: Cron | None = Field(default=None, description="Cron for recurring retraining.")
+
+
+class Gate(Strict):
+    metric: str = Field(min_length=1)
+    min: float | None = None
+    max: float | None = None
+
+
+class Evaluation(Strict):
+    image: str | None = Field(
+        default=None, description="Writes the metrics; absent: gates read training's metrics."
+    )
+    command: list[str] | None = None
+    args: list[str] | None = None
+    gates: list[Gate] = Field(default_factory=list)
+
+
+class ServingResources(Strict):
+    pool: str | None = Field(default=None, description="A GpuPool name; absent: CPU nodes.")
+    gpus: int | None = Field(
+        default=None, ge=0, le=16, description="GPUs per replica; default 1 with a pool."
+    )
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class Slo(Strict):
+    latency_p99_ms: float = Field(gt=0, description="p99 latency objective in milliseconds.")
+    availability: float = Field(gt=0, lt=100, description="Percent over a 30-day window.")
+    throughput_rps: float = Field(gt=0, description="Peak load to provision for.")
+
+
+class Autoscaling(Strict):
+    min_replicas: int = Field(ge=0, le=1000)
+    max_replicas: int = Field(ge=1, le=1000)
+
+
+class Rollback(Strict):
+    max_error_rate: float | None = Field(default=None, gt=0, le=1)
+    max_latency_p99_ms: float | None = Field(default=None, gt=0)
+
+
+class Rollout(Strict):
+    strategy: Literal["canary", "direct"] = "direct"
+    canary_percent: int | None = Field(default=None, description="1..99; default 10 for canary.")
+    rollback: Rollback | None = None
+
+
+class Serving(Strict):
+    format: str | None = Field(default=None, description="KServe modelFormat; default: framework.")
+    runtime: str | None = None
+    storage_uri: StorageUri | None = None
+    resources: ServingResources = Field(default_factory=ServingResources)
+    capacity_rps: float = Field(gt=0, description="Throughput of one replica at the SLO latency.")
+    slo: Slo
+    autoscaling: Autoscaling | None = None
+    rollout: Rollout = Field(default_factory=Rollout)
+
+
+class Drift(Strict):
+    features: list[str] = Field(min_length=1)
+    method: Literal["psi", "ks", "wasserstein"]
+    threshold: float = Field(gt=0)
+    schedule: Cron
+
+
+class Monitoring(Strict):
+    drift: Drift | None = None
+
+
+class ModelSpec(Strict):
+    version: SemVer
+    framework: Framework
+    data: list[DataRef] = Field(default_factory=list)
+    training: Training | None = None
+    evaluation: Evaluation | None = None
+    serving: Serving | None = None
+    monitoring: Monitoring | None = None
+    environments: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-environment overrides, deep-merged over this spec: mappings merge "
+        "key by key, lists and scalars replace.",
+    )
+
+
+class Model(Strict):
+    api_version: Literal["modelplane.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Model"]
+    metadata: Metadata
+    spec: ModelSpec

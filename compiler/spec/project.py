@@ -1,0 +1,94 @@
+"""kind: Project: environments, clouds, output folder and policies (exactly one)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from compiler.spec.base import Metadata, Strict
+from compiler.spec.gpupool import Accelerator
+from compiler.spec.types import Name, StorageUri
+
+Provider = Literal["gcp", "aws", "azure"]
+
+# The identity fields each provider needs; the others are refused so a copy-paste is caught.
+PROVIDER_FIELDS: dict[str, tuple[str, ...]] = {
+    "gcp": ("project",),
+    "aws": ("account",),
+    "azure": ("subscription", "resourceGroup"),
+}
+
+
+class Cloud(Strict):
+    provider: Provider
+    region: str = Field(min_length=1)
+    project: str | None = Field(default=None, description="GCP project id (gcp).")
+    account: str | None = Field(default=None, description="AWS account id (aws).")
+    subscription: str | None = Field(default=None, description="Azure subscription id.")
+    resource_group: str | None = Field(default=None, description="Azure resource group.")
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> Cloud:
+        given = {
+            "project": self.project,
+            "account": self.account,
+            "subscription": self.subscription,
+            "resourceGroup": self.resource_group,
+        }
+        needed = PROVIDER_FIELDS[self.provider]
+        missing = [f for f in needed if not given[f]]
+        foreign = [f for f, v in given.items() if v is not None and f not in needed]
+        if missing or foreign:
+            parts = []
+            if missing:
+                parts.append("needs " + " and ".join(f"'{f}'" for f in missing))
+            if foreign:
+                parts.append("does not use " + " or ".join(f"'{f}'" for f in foreign))
+            raise PydanticCustomError(
+                "MP212",
+                "cloud provider '{provider}' {problem}",
+                {"provider": self.provider, "problem": "; ".join(parts)},
+            )
+        return self
+
+
+class Environment(Strict):
+    name: Name
+    namespace: Name = Field(description="Kubernetes namespace of this environment's workloads.")
+    cloud: Cloud
+    cluster: str = Field(min_length=1, description="The existing cluster GPU pools attach to.")
+
+
+class Policies(Strict):
+    max_gpus_per_model: int | None = Field(default=None, ge=1)
+    require_canary_in: list[str] = Field(default_factory=list)
+    require_pinned_images: bool = False
+    max_monthly_cost_usd: float | None = Field(default=None, gt=0)
+    require_pinned_data: list[str] = Field(default_factory=list)
+
+
+class ProjectSpec(Strict):
+    output: str = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
+    registry: StorageUri | None = Field(
+        default=None, description="Root URI for model artifacts; storage URIs derive from it."
+    )
+    environments: list[Environment] = Field(min_length=1)
+    policies: Policies = Field(default_factory=Policies)
+    # Extensions beyond the core language (documented in docs/language.md):
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns (relative to the root) of YAML files that are not specs.",
+    )
+    gpu_prices: dict[Accelerator, dict[Literal["gcp", "aws", "azure"], float]] = Field(
+        default_factory=dict,
+        description="Override catalog prices: {accelerator: {cloud: usdPerGpuHour}}.",
+    )
+
+
+class Project(Strict):
+    api_version: Literal["modelplane.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Project"]
+    metadata: Metadata
+    spec: ProjectSpec

@@ -1,0 +1,38 @@
+"""The rules, each small and named after what it checks; each yields diagnostics of its code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from compiler.diagnostics import Diagnostic
+from compiler.spec.model import ModelSpec
+from compiler.validate.context import At, Specs
+from compiler.validate.rules import model, policies, references, resources
+
+ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
+SpecRule = Callable[[Specs, dict[str, set[str]]], Iterable[Diagnostic]]
+
+MODEL_RULES: list[ModelRule] = [
+    model.workload,
+    model.serving_storage,
+    model.distributed,
+    model.canary,
+    model.replicas,
+    model.gates,
+    model.plaintext_secrets,
+    model.pool_less_gpus,
+]
+
+SPEC_RULES: list[SpecRule] = [
+    references.environment_names,
+    references.data_sources,
+    references.pools,
+    resources.node_range,
+    resources.accelerator_offered,
+    resources.gpus_per_node,
+    policies.max_gpus_per_model,
+    policies.require_canary,
+    policies.require_pinned_images,
+    policies.require_pinned_data,
+    policies.max_monthly_cost,
+]

@@ -1,0 +1,184 @@
+"""One document against its kind's model: pydantic's errors turned into diagnostics."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from compiler.diagnostics import Diagnostic, did_you_mean
+from compiler.load import PathKey
+from compiler.validate.context import At
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "int_from_float": "an integer",
+}
+_RANGE_TYPES = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "too_short",
+    "too_long",
+    "string_too_short",
+    "string_too_long",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string '{value}'"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types an annotation may hold (Optional/Union/Annotated removed)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        out: list[Any] = []
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                out.extend(_unwrap(arg))
+        return out
+    return [annotation]
+
+
+def _child(annotation: Any, step: str | int) -> Any | None:
+    for candidate in _unwrap(annotation):
+        origin = typing.get_origin(candidate)
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            for name, info in candidate.model_fields.items():
+                if step in (info.alias, name):
+                    return info.annotation
+        elif origin in (list, tuple) and isinstance(step, int):
+            return typing.get_args(candidate)[0]
+        elif origin is dict and isinstance(step, str):
+            return typing.get_args(candidate)[1]
+    return None
+
+
+def fields_at(model: type[BaseModel], path: Iterable[str | int]) -> list[str]:
+    """The YAML field names allowed at path inside model (for did-you-mean hints)."""
+    annotation: Any = model
+    for step in path:
+        annotation = _child(annotation, step)
+        if annotation is None:
+            return []
+    for candidate in _unwrap(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return [info.alias or name for name, info in candidate.model_fields.items()]
+    return []
+
+
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> PathKey:
+    """pydantic's loc minus the union-member tags that are not in the data."""
+    path: list[str | int] = []
+    node = data
+    for step in loc:
+        in_dict = isinstance(node, dict) and isinstance(step, str) and step in node
+        in_list = isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        if in_dict or in_list:
+            node = node[step]
+            path.append(step)
+        elif isinstance(node, dict | list):
+            path.append(step)  # a missing key, or an extra one: stays in the path
+            node = None
+        # else: a tag such as 'int' or 'function-after[...]'; not part of the data
+    return tuple(path)
+
+
+def _value_at(data: Any, path: PathKey) -> Any:
+    node = data
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def schema_diagnostics(
+    model: type[BaseModel], data: dict[str, Any], err: ValidationError, locate: At
+) -> list[Diagnostic]:
+    errors = err.errors(include_url=False)
+    seen: dict[tuple[PathKey, str], int] = {}
+    out: list[tuple[PathKey, str, str, str | None, bool]] = []
+    typos: dict[PathKey, set[str]] = {}  # parent path -> fields that typos point to
+
+    for e in errors:
+        path = _data_path(data, tuple(e["loc"]))
+        kind = e["type"]
+        value = _value_at(data, path)
+        field = str(path[-1]) if path else "document"
+        if kind == "extra_forbidden":
+            allowed = fields_at(model, path[:-1])
+            hint = did_you_mean(field, allowed)
+            if hint:
+                typos.setdefault(path[:-1], set()).add(hint.split("'")[1])
+            elif allowed:
+                hint = "allowed here: " + ", ".join(sorted(allowed))
+            item = (path, "MP201", f"unknown field '{field}'", hint, True)
+        elif kind == "missing":
+            item = (path, "MP202", f"missing required field '{field}'", None, True)
+        elif kind.startswith("MP"):
+            item = (path, kind, e["msg"], None, False)
+        elif kind == "literal_error":
+            expected = str(e.get("ctx", {}).get("expected", ""))
+            choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
+            choices = [c for c in choices if c]
+            hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
+            item = (
+                path,
+                "MP204",
+                f"{field}: {_describe(value)} is not one of: {', '.join(choices)}",
+                hint,
+                False,
+            )
+        elif kind in _TYPE_NAMES:
+            want = _TYPE_NAMES[kind]
+            hint = None
+            if kind == "string_type" and isinstance(value, int | float | bool):
+                hint = f'quote it: "{value}"'
+            item = (path, "MP203", f"{field}: expected {want}, got {_describe(value)}", hint, False)
+        elif kind in _RANGE_TYPES:
+            item = (path, "MP210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
+        elif kind == "string_pattern_mismatch":
+            item = (path, "MP204", f"{field}: {_describe(value)} is not allowed here", None, False)
+        else:
+            item = (path, "MP203", f"{field}: {e['msg']}", None, False)
+        key = (item[0], item[1])
+        if key in seen:  # a union reports once per member; say it once
+            continue
+        seen[key] = len(out)
+        out.append(item)
+
+    diagnostics = []
+    for path, code, message, hint, at_key in out:
+        if code == "MP202" and path and str(path[-1]) in typos.get(path[:-1], set()):
+            continue  # the misspelt field already says where this one went
+        diagnostics.append(locate(path, code, message, hint, at_key))
+    return diagnostics

@@ -6,6 +6,7 @@ a spec repository).
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def _spec_root(root: Path) -> Path:
 @click.version_option(__version__, prog_name="modelplane")
 def main() -> None:
     """modelplane: validate ML specs and compile them for Kubeflow, Terraform and KServe."""
+    # A short-lived process that builds many small objects and frees them at exit: the
+    # cyclic collector only costs time here (about a fifth of a large validate).
+    gc.disable()
 
 
 @main.command()

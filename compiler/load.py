@@ -46,6 +46,7 @@ _INT = re.compile(r"[-+]?[0-9]+\Z")
 _OCT = re.compile(r"0o[0-7]+\Z")
 _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_MAYBE_NOT_STR = set("0123456789+-.~nNtTfF")
 _SPECIAL_FLOATS = {
     ".inf": float("inf"),
     ".Inf": float("inf"),
@@ -112,90 +113,22 @@ class Sources:
     files: list[str] = field(default_factory=list)
 
 
-class _TooBig(Exception):
-    def __init__(self, code: str, message: str, line: int, column: int) -> None:
+class _Abort(Exception):
+    """The document cannot be built; the diagnostic says why."""
+
+    def __init__(self, code: str, message: str, mark: Any, hint: str | None = None) -> None:
         super().__init__(message)
-        self.code, self.message, self.line, self.column = code, message, line, column
+        self.code, self.message, self.hint = code, message, hint
+        self.line, self.column = mark.line + 1, mark.column + 1
 
 
-class _Builder:
-    """Turns a composed node graph into plain data and position tables."""
-
-    def __init__(self) -> None:
-        self.budget = MAX_NODES_PER_FILE
-        self.values: dict[PathKey, Pos] = {}
-        self.keys: dict[PathKey, Pos] = {}
-        self.problems: list[tuple[str, str, int, int, str | None]] = []
-
-    def build(self, node: Any, path: PathKey, depth: int) -> Any:
-        self.budget -= 1
-        mark = node.start_mark
-        if self.budget < 0:
-            raise _TooBig(
-                "MP106",
-                f"the file expands to more than {MAX_NODES_PER_FILE} YAML nodes "
-                "(anchors and aliases count once per use)",
-                mark.line + 1,
-                mark.column + 1,
-            )
-        if depth > MAX_DEPTH:
-            raise _TooBig(
-                "MP113",
-                f"nesting deeper than {MAX_DEPTH} levels",
-                mark.line + 1,
-                mark.column + 1,
-            )
-        self.values[path] = (mark.line + 1, mark.column + 1)
-        tag = node.tag
-        if tag not in _CORE_TAGS:
-            self.problems.append(
-                ("MP112", f"unsupported YAML tag '{tag}'", mark.line + 1, mark.column + 1, None)
-            )
-        node_id = node.id
-        if node_id == "mapping":
-            result: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                kmark = key_node.start_mark
-                if key_node.id != "scalar":
-                    self.problems.append(
-                        (
-                            "MP203",
-                            "mapping keys must be plain strings",
-                            kmark.line + 1,
-                            kmark.column + 1,
-                            None,
-                        )
-                    )
-                    continue
-                key = str(key_node.value)
-                if key in result:
-                    first = self.keys[(*path, key)]
-                    self.problems.append(
-                        (
-                            "MP105",
-                            f"duplicate key '{key}' (first defined at line {first[0]})",
-                            kmark.line + 1,
-                            kmark.column + 1,
-                            "remove one of them; YAML keeps only one and modelplane refuses "
-                            "to guess which",
-                        )
-                    )
-                    continue
-                self.keys[(*path, key)] = (kmark.line + 1, kmark.column + 1)
-                result[key] = self.build(value_node, (*path, key), depth + 1)
-            return result
-        if node_id == "sequence":
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return _scalar(node)
-
-
-def _scalar(node: Any) -> Any:
-    value: str = node.value
-    tag = node.tag
-    if node.style:  # quoted or block scalars are always strings
+def _scalar(value: str, style: Any, tag: str | None) -> Any:
+    if style:  # quoted or block scalars are always strings
         return value
-    if tag != _STR and tag in _CORE_TAGS:  # explicit core tag, e.g. !!int
+    if tag and tag != _STR:  # an explicit core tag, e.g. !!int
         return _typed(value, tag)
+    if value and value[0] not in _MAYBE_NOT_STR:
+        return value  # the common case: a word, which only a string can start with
     if value in _NULL:
         return None
     if value in _TRUE:
@@ -230,37 +163,201 @@ def _typed(value: str, tag: str) -> Any:
     return value
 
 
-def _compose_c(text: str) -> list[Any]:
+def _tag(event: Any) -> str | None:
+    tag = getattr(event, "tag", None)
+    if tag is None:
+        return None
+    text = str(tag)
+    return _STR.removesuffix("str") + text[2:] if text.startswith("!!") else text
+
+
+_DUPLICATE = object()  # stands in for a repeated key: its value is built, then dropped
+
+
+class _Frame:
+    __slots__ = ("anchor", "container", "is_map", "key", "path", "start")
+
+    def __init__(self, container: Any, path: PathKey, anchor: str | None, start: int) -> None:
+        self.container = container
+        self.is_map = isinstance(container, dict)
+        self.path = path
+        self.key: Any = None  # in a mapping: the key whose value comes next
+        self.anchor = anchor
+        self.start = start
+
+
+class _Builder:
+    """Builds plain data and position tables straight from the parser's events.
+
+    Aliases share the anchored value (no copy) and are charged the anchored subtree's size
+    against a budget, so an expansion bomb stops early; positions below an alias resolve to
+    the alias itself.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.count = 0
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.documents: list[Document] = []
+        self.diagnostics: list[Diagnostic] = []
+
+    def run(self, events: Iterator[Any]) -> None:
+        index = -1
+        for event in events:
+            if type(event).__name__ == "DocumentStartEvent":
+                index += 1
+                try:
+                    self._document(index, events)
+                except _Abort as err:
+                    self.diagnostics.append(
+                        Diagnostic(self.file, err.line, err.column, err.code, err.message, err.hint)
+                    )
+                    return
+
+    def _document(self, index: int, events: Iterator[Any]) -> None:
+        # The hot loop of the loader: kept flat, with locals, on purpose.
+        values: dict[PathKey, Pos] = {}
+        keys: dict[PathKey, Pos] = {}
+        stack: list[_Frame] = []
+        root: list[Any] = []
+        anchors = self.anchors
+        scalar = _scalar
+        core_tags = _CORE_TAGS
+        for event in events:
+            name = type(event).__name__
+            if name == "ScalarEvent":
+                kind = 0
+            elif name == "MappingStartEvent":
+                kind = 1
+            elif name == "SequenceStartEvent":
+                kind = 2
+            elif name == "AliasEvent":
+                kind = 3
+            elif name == "DocumentEndEvent":
+                break
+            else:  # the end of a mapping or a sequence
+                frame = stack.pop()
+                if frame.anchor:
+                    anchors[frame.anchor] = (frame.container, self.count - frame.start)
+                continue
+            mark = event.start_mark
+            pos = (mark.line + 1, mark.column + 1)
+            parent = stack[-1] if stack else None
+            if parent is not None and parent.is_map and parent.key is None:
+                # this event is a key
+                if kind != 0:
+                    raise _Abort("MP203", "mapping keys must be plain strings", mark)
+                key = str(event.value)
+                if key in parent.container:
+                    first = keys[(*parent.path, key)]
+                    self.diagnostics.append(
+                        Diagnostic(
+                            self.file,
+                            pos[0],
+                            pos[1],
+                            "MP105",
+                            f"duplicate key '{key}' (first defined at line {first[0]})",
+                            "remove one of them; YAML keeps only one and modelplane refuses "
+                            "to guess which",
+                        )
+                    )
+                    parent.key = _DUPLICATE
+                else:
+                    keys[(*parent.path, key)] = pos
+                    parent.key = key
+                continue
+            # this event is a value
+            if parent is None:
+                path: PathKey = ()
+            elif parent.is_map:
+                path = (*parent.path, parent.key if parent.key is not _DUPLICATE else "\0dup")
+            else:
+                path = (*parent.path, len(parent.container))
+            values[path] = pos
+            anchor = event.anchor
+            if kind == 3:
+                if anchor not in anchors:
+                    raise _Abort("MP103", f"invalid YAML: undefined alias '{anchor}'", mark)
+                value, size = anchors[anchor]
+                self.count += size
+            else:
+                self.count += 1
+                tag = event.tag
+                if tag is not None:
+                    tag = _tag(event)
+                    if tag not in core_tags:
+                        self.diagnostics.append(
+                            Diagnostic(
+                                self.file,
+                                pos[0],
+                                pos[1],
+                                "MP112",
+                                f"unsupported YAML tag '{tag}'",
+                                "modelplane reads plain YAML: strings, numbers, booleans, "
+                                "lists and mappings",
+                            )
+                        )
+                if kind == 0:
+                    value = scalar(event.value, event.style, tag)
+                    if anchor:
+                        anchors[anchor] = (value, 1)
+                else:
+                    if len(stack) >= MAX_DEPTH:
+                        raise _Abort("MP113", f"nesting deeper than {MAX_DEPTH} levels", mark)
+                    value = {} if kind == 1 else []
+                    stack.append(_Frame(value, path, anchor, self.count - 1))
+            if self.count > MAX_NODES_PER_FILE:
+                raise _Abort(
+                    "MP106",
+                    f"the file expands to more than {MAX_NODES_PER_FILE} YAML nodes "
+                    "(anchors and aliases count once per use)",
+                    mark,
+                    "use fewer or smaller aliases",
+                )
+            if parent is None:
+                root.append(value)
+            elif parent.is_map:
+                if parent.key is not _DUPLICATE:
+                    parent.container[parent.key] = value
+                parent.key = None
+            else:
+                parent.container.append(value)
+        data = root[0] if root else None
+        if data is None:
+            return  # an empty document, e.g. after a trailing '---'
+        if not isinstance(data, dict):
+            line, column = values[()]
+            self.diagnostics.append(
+                Diagnostic(
+                    self.file,
+                    line,
+                    column,
+                    "MP107",
+                    "a document must be a mapping with apiVersion, kind, metadata and spec, "
+                    f"not a {'list' if isinstance(data, list) else type(data).__name__}",
+                )
+            )
+            return
+        self.documents.append(Document(self.file, index, data, values, keys))
+
+
+def _events_c(text: str) -> Iterator[Any]:
     from _ruamel_yaml import CParser
-    from ruamel.yaml.resolver import BaseResolver
 
-    class _Composer(CParser, BaseResolver):  # type: ignore[misc]
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            BaseResolver.__init__(self, loadumper=self)
-
-    parser = _Composer(text)
-    nodes = []
-    while parser.check_node():
-        nodes.append(parser.get_node())
-    return nodes
+    parser = CParser(text)
+    while True:
+        event = parser.get_event()
+        if event is None:
+            return
+        yield event
+        if type(event).__name__ == "StreamEndEvent":
+            return
 
 
-def _compose_pure(text: str) -> list[Any]:
+def _events_pure(text: str) -> Iterator[Any]:
     from ruamel.yaml import YAML
 
-    return list(YAML(typ="base", pure=True).compose_all(text))
-
-
-def _compose(text: str) -> list[Any]:
-    """Compose all documents; syntax errors always come from the pure parser's messages."""
-    try:
-        return _compose_c(text)
-    except ImportError:
-        return _compose_pure(text)
-    except Exception:
-        # The C parser reports some errors poorly; the pure parser says exactly what and where.
-        return _compose_pure(text)
+    return iter(YAML(typ="base", pure=True).parse(text))
 
 
 def _yaml_error(file: str, err: Exception) -> Diagnostic:
@@ -283,46 +380,21 @@ def _yaml_error(file: str, err: Exception) -> Diagnostic:
 
 def parse_text(file: str, text: str) -> tuple[list[Document], list[Diagnostic]]:
     """Parse one file's text into documents. Never raises for bad input."""
+    builder = _Builder(file)
     try:
-        nodes = _compose(text)
-    except RecursionError:
-        return [], [Diagnostic(file, 1, 1, "MP113", f"nesting deeper than {MAX_DEPTH} levels")]
-    except Exception as err:  # ruamel's YAMLError family and friends: all are the user's input
-        return [], [_yaml_error(file, err)]
-    documents: list[Document] = []
-    diagnostics: list[Diagnostic] = []
-    builder = _Builder()
-    for index, node in enumerate(nodes):
-        builder.values, builder.keys = {}, {}
         try:
-            data = builder.build(node, (), 0)
-        except _TooBig as err:
-            diagnostics.append(Diagnostic(file, err.line, err.column, err.code, err.message))
-            break
-        except RecursionError:
-            diagnostics.append(
-                Diagnostic(file, 1, 1, "MP113", f"nesting deeper than {MAX_DEPTH} levels")
-            )
-            break
-        if data is None:
-            continue  # an empty document, e.g. after a trailing '---'
-        if not isinstance(data, dict):
-            line, column = builder.values[()]
-            diagnostics.append(
-                Diagnostic(
-                    file,
-                    line,
-                    column,
-                    "MP107",
-                    f"a document must be a mapping with apiVersion, kind, metadata and spec, "
-                    f"not a {type(data).__name__}",
-                )
-            )
-            continue
-        documents.append(Document(file, index, data, builder.values, builder.keys))
-    for code, message, line, column, hint in builder.problems:
-        diagnostics.append(Diagnostic(file, line, column, code, message, hint))
-    return documents, diagnostics
+            builder.run(_events_c(text))
+        except ImportError:
+            builder = _Builder(file)
+            builder.run(_events_pure(text))
+    except Exception:
+        # The C parser words some errors poorly; the pure one says exactly what and where.
+        builder = _Builder(file)
+        try:
+            builder.run(_events_pure(text))
+        except Exception as err:  # ruamel's YAMLError family: all are the user's input
+            return [], [_yaml_error(file, err)]
+    return builder.documents, builder.diagnostics
 
 
 def decode(file: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import gc
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from compiler import __version__
+
+if TYPE_CHECKING:
+    from compiler.diagnostics import Diagnostic
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -41,6 +45,21 @@ def _spec_root(root: Path) -> Path:
     return root
 
 
+def _print_text(diagnostics: list[Diagnostic], texts: dict[str, list[str]]) -> None:
+    """Plain text for pipes and CI logs; colours (rich) only on a terminal."""
+    from compiler.diagnostics import format_text, text_lines
+
+    if not sys.stdout.isatty():
+        click.echo(format_text(diagnostics, texts), nl=False)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    for style, line in text_lines(diagnostics, texts):
+        console.print(Text(line, style=style))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="modelplane")
 def main() -> None:
@@ -63,7 +82,7 @@ def main() -> None:
 )
 def validate(root: Path, fmt: str) -> None:
     """Validate the spec repository at ROOT (default: the current folder)."""
-    from compiler.diagnostics import format_github, format_json, format_sarif, format_text
+    from compiler.diagnostics import format_github, format_json, format_sarif
     from compiler.load import load
     from compiler.validate import validate as run_validation
 
@@ -78,9 +97,7 @@ def validate(root: Path, fmt: str) -> None:
     elif fmt == "sarif":
         click.echo(format_sarif(diagnostics, __version__), nl=False)
     else:
-        text = format_text(diagnostics, sources.texts)
-        if text:
-            click.echo(text, nl=False)
+        _print_text(diagnostics, sources.texts)
         if result.ok:
             s = result.specs
             counts = ", ".join(

@@ -145,21 +145,27 @@ def format_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
     return json.dumps(log, indent=2) + "\n"
 
 
-def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, list[str]]) -> str:
-    """Compiler-style text: location, code, message, the source line, a caret, the hint."""
-    out: list[str] = []
+def text_lines(
+    diagnostics: Sequence[Diagnostic], sources: dict[str, list[str]]
+) -> list[tuple[str, str]]:
+    """Compiler-style report as (style, line) pairs: location, code and message, the source
+    line with a caret under the column, the hint, and a count. Styles are rich style names."""
+    out: list[tuple[str, str]] = []
     for d in diagnostics:
-        out.append(f"{d.file}:{d.line}:{d.column}: {d.severity}[{d.code}]: {d.message}")
+        style = "bold red" if d.severity == "error" else "bold yellow"
+        out.append((style, f"{d.file}:{d.line}:{d.column}: {d.severity}[{d.code}]: {d.message}"))
         lines = sources.get(d.file)
         if lines and 1 <= d.line <= len(lines):
-            src = lines[d.line - 1].rstrip("\n")
             gutter = f"{d.line:>5} | "
-            out.append(gutter + src)
-            out.append(" " * (len(gutter) + max(d.column - 1, 0)) + "^")
+            out.append(("dim", gutter + lines[d.line - 1].rstrip("\n")))
+            out.append((style, " " * (len(gutter) + max(d.column - 1, 0)) + "^"))
         if d.hint:
-            out.append(f"      = hint: {d.hint}")
-    errors = sum(1 for d in diagnostics if d.severity == "error")
-    warnings = len(diagnostics) - errors
+            out.append(("cyan", f"      = hint: {d.hint}"))
     if diagnostics:
-        out.append(f"{errors} error(s), {warnings} warning(s)")
-    return "\n".join(out) + ("\n" if out else "")
+        errors = sum(1 for d in diagnostics if d.severity == "error")
+        out.append(("bold", f"{errors} error(s), {len(diagnostics) - errors} warning(s)"))
+    return out
+
+
+def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, list[str]]) -> str:
+    return "".join(line + "\n" for _, line in text_lines(diagnostics, sources))

@@ -69,6 +69,40 @@ class Policies(Strict):
     require_pinned_data: list[str] = Field(default_factory=list)
 
 
+DEFAULT_STEP_IMAGE = "python:3.11-slim"
+
+
+class StepImages(Strict):
+    """Images of modelplane's built-in pipeline steps (see docs/pipelines.md)."""
+
+    data_check: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+    gate: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+    register_step: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1, alias="register")
+    launcher: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+
+
+class Pipelines(Strict):
+    images: StepImages = Field(default_factory=StepImages)
+    install_packages: bool = Field(
+        default=True,
+        description="Install the built-in steps' Python packages when a step starts. Set "
+        "false for air-gapped clusters whose step images already hold them.",
+    )
+
+
+class Mlflow(Strict):
+    tracking_uri: str = Field(min_length=1, description="MLFLOW_TRACKING_URI of the server.")
+    experiment_name: str = Field(
+        default="{model}",
+        min_length=1,
+        description="MLFLOW_EXPERIMENT_NAME; {model} and {environment} are replaced.",
+    )
+
+
+class Tracking(Strict):
+    mlflow: Mlflow | None = None
+
+
 class ProjectSpec(Strict):
     output: str = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
     registry: StorageUri | None = Field(
@@ -81,6 +115,8 @@ class ProjectSpec(Strict):
         default_factory=list,
         description="Glob patterns (relative to the root) of YAML files that are not specs.",
     )
+    pipelines: Pipelines = Field(default_factory=Pipelines)
+    tracking: Tracking = Field(default_factory=Tracking)
     gpu_prices: dict[Accelerator, dict[Literal["gcp", "aws", "azure"], float]] = Field(
         default_factory=dict,
         description="Override catalog prices: {accelerator: {cloud: usdPerGpuHour}}.",

@@ -138,6 +138,18 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
         base = {k: v for k, v in entry.doc.data.get("spec", {}).items() if k != "environments"}
         for env in specs.environments:
             override = overrides.get(env.name)
+            if override is not None and "environments" in override:
+                out.append(
+                    entry.at(
+                        ("spec", "environments", env.name, "environments"),
+                        "MP310",
+                        f"the override for '{env.name}' cannot hold environments of its own",
+                        "overrides do not nest; put each environment's override directly "
+                        "under spec.environments",
+                        key=True,
+                    )
+                )
+                override = {k: v for k, v in override.items() if k != "environments"}
             if override is None:
                 specs.views.append(ModelView(entry, env, entry.obj.spec, None))
                 continue
@@ -149,6 +161,59 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
                 out.extend(schema_diagnostics(ModelSpec, merged, err, probe.rule_at))
                 continue
             specs.views.append(ModelView(entry, env, spec, override))
+
+
+def _override_anchor(override: dict[str, Any], path: PathKey) -> PathKey:
+    """The override key that best explains a problem at path: as deep along path as the
+    override goes, then its first key below that point."""
+    node: Any = override
+    anchor: list[str | int] = []
+    for step in path:
+        if not (isinstance(node, dict) and step in node):
+            break
+        node = node[step]
+        anchor.append(step)
+    while isinstance(node, dict) and node:
+        key = next(iter(node))
+        anchor.append(key)
+        node = node[key]
+    return tuple(anchor)
+
+
+def _model_rules(specs: Specs, out: list[Diagnostic]) -> None:
+    """Single-Model rules on each base spec, then on each overridden spec. A problem only the
+    merged spec has, found at a field the override did not touch, is the override's doing:
+    it is reported at the override key that caused it, naming the environment."""
+    base: dict[str, set[Diagnostic]] = {}
+    for entry in specs.models.values():
+        found = {d for rule in MODEL_RULES for d in rule(entry.obj.spec, entry.spec_at)}
+        base[entry.name] = found
+        out.extend(found)
+    for view in specs.views:
+        if view.override is None:
+            continue
+        out.extend(
+            d
+            for rule in MODEL_RULES
+            for d in rule(view.spec, _override_locator(view, base[view.name]))
+            if d not in base[view.name]
+        )
+
+
+def _override_locator(view: ModelView, base: set[Diagnostic]) -> At:
+    prefix = f"in environment '{view.env.name}': "
+
+    def locate(path: PathKey, code: str, message: str, hint: str | None, key: bool) -> Diagnostic:
+        d = view.rule_at(path, code, message, hint, key)
+        if d in base or d.message.startswith(prefix) or view.override is None:
+            return d
+        anchor = _override_anchor(view.override, path)
+        line, column = view.entry.doc.pos(
+            ("spec", "environments", view.env.name, *anchor), key=True
+        )
+        return Diagnostic(d.file, line, column, code, prefix + message, hint)
+
+    return locate
 
 
 def validate(sources: Sources) -> Result:
@@ -183,9 +248,7 @@ def validate(sources: Sources) -> Result:
         )
 
     _views(specs, out)
-    for _entry, spec, at in specs.model_specs():
-        for rule in MODEL_RULES:
-            out.extend(rule(spec, at))
+    _model_rules(specs, out)
     for spec_rule in SPEC_RULES:
         out.extend(spec_rule(specs, broken))
     return Result(specs, sort_diagnostics(out), broken)

@@ -79,7 +79,8 @@ class ModelView:
         every environment, so it is reported once."""
         if override_source(self.override, path):
             doc_path: PathKey = ("spec", "environments", self.env.name, *path)
-            message = f"in environment '{self.env.name}': {message}"
+            if f"environment '{self.env.name}'" not in message:
+                message = f"in environment '{self.env.name}': {message}"
         else:
             doc_path = ("spec", *path)
         return self.entry.doc.at(doc_path, code, message, hint, key=key)
@@ -116,6 +117,9 @@ class Specs:
         if pool is None:
             return 0
         return pool.obj.spec.gpus_per_node if isinstance(resources, TrainingResources) else 1
+
+    def views_in(self, env: str) -> Iterator[ModelView]:
+        return (v for v in self.views if v.env.name == env)
 
     def model_specs(self) -> Iterator[tuple[Entry[Model], ModelSpec, At]]:
         """Every distinct Model spec: each base, and each environment's overridden one."""

@@ -163,6 +163,8 @@ def schema_diagnostics(
             hint = None
             if kind == "string_type" and isinstance(value, int | float | bool):
                 hint = f'quote it: "{value}"'
+                if field == "version" and model.__name__ in ("Model", "ModelSpec"):
+                    hint = 'a semantic version in quotes, such as "1.0.0"'
             item = (path, "MP203", f"{field}: expected {want}, got {_describe(value)}", hint, False)
         elif kind in _RANGE_TYPES:
             item = (path, "MP210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)

@@ -3,14 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit schemas docs bench clean
+.PHONY: install demo test lint typecheck unit schemas docs golden bench clean
 
 install: $(VENV)/.installed
 
+# pip's own chatter goes to a log that is shown only when the install fails.
 $(VENV)/.installed: pyproject.toml
+	@echo "== installing modelplane and its test tools into $(VENV) (log: $(VENV)/install.log)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@$(BIN)/pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	touch $@
 
 demo: install
@@ -18,8 +20,11 @@ demo: install
 	$(BIN)/modelplane validate examples/quickstart
 	@echo "== modelplane validate examples/multi-cloud"
 	$(BIN)/modelplane validate examples/multi-cloud
-	@echo "== modelplane validate examples/broken/gpus-exceed-pool (expected to fail)"
+	@echo "== modelplane validate examples/broken/gpus-exceed-pool (a mistake, on purpose)"
 	-$(BIN)/modelplane validate examples/broken/gpus-exceed-pool
+	@echo "== modelplane compile examples/multi-cloud --out build/demo"
+	$(BIN)/modelplane compile examples/multi-cloud --out build/demo
+	@find build/demo -type f | sort
 
 lint: install
 	$(BIN)/ruff check .
@@ -38,9 +43,13 @@ schemas: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_validate.py
+	$(BIN)/python benchmarks/bench_compile.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
 
 docs: install
 	$(BIN)/python -m compiler.codes > docs/diagnostics.md
+
+golden: install
+	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py

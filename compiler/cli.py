@@ -45,6 +45,19 @@ def _spec_root(root: Path) -> Path:
     return root
 
 
+def _report(diagnostics: list[Diagnostic], texts: dict[str, list[str]], fmt: str) -> None:
+    from compiler.diagnostics import format_github, format_json, format_sarif
+
+    if fmt == "json":
+        click.echo(format_json(diagnostics), nl=False)
+    elif fmt == "github":
+        click.echo(format_github(diagnostics), nl=False)
+    elif fmt == "sarif":
+        click.echo(format_sarif(diagnostics, __version__), nl=False)
+    else:
+        _print_text(diagnostics, texts)
+
+
 def _print_text(diagnostics: list[Diagnostic], texts: dict[str, list[str]]) -> None:
     """Plain text for pipes and CI logs; colours (rich) only on a terminal."""
     from compiler.diagnostics import format_text, text_lines
@@ -82,35 +95,83 @@ def main() -> None:
 )
 def validate(root: Path, fmt: str) -> None:
     """Validate the spec repository at ROOT (default: the current folder)."""
-    from compiler.diagnostics import format_github, format_json, format_sarif
     from compiler.load import load
     from compiler.validate import validate as run_validation
 
     root = _spec_root(root)
     sources = load(root)
     result = run_validation(sources)
-    diagnostics = result.diagnostics
-    if fmt == "json":
-        click.echo(format_json(diagnostics), nl=False)
-    elif fmt == "github":
-        click.echo(format_github(diagnostics), nl=False)
-    elif fmt == "sarif":
-        click.echo(format_sarif(diagnostics, __version__), nl=False)
-    else:
-        _print_text(diagnostics, sources.texts)
-        if result.ok:
-            s = result.specs
-            counts = ", ".join(
-                _plural(n, word)
-                for n, word in (
-                    (len(s.models), "model"),
-                    (len(s.datasources), "data source"),
-                    (len(s.pools), "GPU pool"),
-                    (len(s.environments), "environment"),
-                )
+    _report(result.diagnostics, sources.texts, fmt)
+    if fmt == "text" and result.ok:
+        s = result.specs
+        counts = ", ".join(
+            _plural(n, word)
+            for n, word in (
+                (len(s.models), "model"),
+                (len(s.datasources), "data source"),
+                (len(s.pools), "GPU pool"),
+                (len(s.environments), "environment"),
             )
-            click.echo(f"✓ {root}: valid ({_plural(len(sources.files), 'file')}: {counts})")
+        )
+        click.echo(f"✓ {root}: valid ({_plural(len(sources.files), 'file')}: {counts})")
     sys.exit(0 if result.ok else 1)
+
+
+@main.command(name="compile")
+@click.argument("root", default=".", type=click.Path(path_type=Path))
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    metavar="NAME",
+    help="Only this environment (repeatable). Default: every environment.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder. Default: the Project's spec.output (relative to ROOT).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to print diagnostics when the specs are invalid.",
+)
+def compile_command(root: Path, envs: tuple[str, ...], out: Path | None, fmt: str) -> None:
+    """Validate, then compile ROOT into <out>/<env>/... artifacts."""
+    from compiler.load import load
+    from compiler.plan import build_plan
+    from compiler.validate import validate as run_validation
+
+    root = _spec_root(root)
+    sources = load(root)
+    result = run_validation(sources)
+    if not result.ok:
+        _report(result.diagnostics, sources.texts, fmt)
+        sys.exit(1)
+    known = [e.name for e in result.specs.environments]
+    unknown = [e for e in envs if e not in known]
+    if unknown:
+        _fail_usage(
+            f"unknown environment {', '.join(unknown)}", "environments: " + ", ".join(known)
+        )
+    from compiler.render import render_into
+
+    plan = build_plan(result.specs, list(envs) or None)
+    target = out if out is not None else root / plan.output
+    files, changed = render_into(plan, target)
+    for env in plan.environments:
+        gpu_lo, gpu_hi = env.gpu_range()
+        cost_lo, cost_hi = env.monthly_cost_range()
+        pipelines = sum(1 for m in env.models if m.training is not None)
+        click.echo(
+            f"{env.name}: {_plural(pipelines, 'pipeline')}; GPUs {gpu_lo}-{gpu_hi}; "
+            f"est. ${cost_lo:,.0f}-${cost_hi:,.0f}/month on {env.provider}"
+        )
+    click.echo(f"wrote {len(changed)} of {_plural(len(files), 'file')} to {target}")
 
 
 @main.command()

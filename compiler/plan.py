@@ -1,0 +1,351 @@
+"""The plan: every reference resolved, overrides merged, every derived value computed, once.
+
+Back ends read only the plan. A value two back ends share (a pool's node labels and taints,
+a model's storage URI, the GPUs a step asks for) is derived here and nowhere else.
+Plans are plain frozen dataclasses so they pickle cheaply to worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler import catalog
+from compiler.costs import PoolCost, pool_cost
+from compiler.spec.datasource import DataSource
+from compiler.spec.model import ModelSpec
+from compiler.spec.project import Environment
+from compiler.spec.types import duration_seconds
+from compiler.validate.context import Entry, Specs
+
+GPU_RESOURCE = "nvidia.com/gpu"
+POOL_LABEL = "modelplane.io/pool"
+ACCELERATOR_LABEL = "modelplane.io/accelerator"
+GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
+MANAGED_BY = "modelplane"
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str  # NoSchedule
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a workload may run: the node selector and tolerations that match one pool."""
+
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Taint, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    name: str
+    accelerator: str
+    accelerator_id: str
+    machine_type: str
+    gpus_per_node: int
+    min_nodes: int
+    max_nodes: int
+    spot: bool
+    disk_gb: int | None
+    labels: tuple[tuple[str, str], ...]
+    taints: tuple[Taint, ...]
+    cost: PoolCost
+
+    @property
+    def placement(self) -> Placement:
+        """The selector and tolerations every workload on this pool uses."""
+        return Placement(((POOL_LABEL, self.name),), self.taints)
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    name: str
+    uri: str
+    format: str
+    version: str
+    columns: tuple[tuple[str, str, bool], ...]  # (name, type, nullable)
+    quality: dict[str, Any]  # minRows, maxNullFraction, ranges, freshnessSeconds
+
+    @property
+    def parameter(self) -> str:
+        """The pipeline parameter that carries this source's version."""
+        return "data_version_" + self.name.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    key: str
+    env: str
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    hyperparameters: tuple[tuple[str, Any], ...]
+    env: tuple[tuple[str, str], ...]
+    secrets: tuple[Secret, ...]
+    pool: PoolPlan | None
+    gpus: int  # per node
+    nodes: int
+    cpu: str | None
+    memory: str | None
+    strategy: str | None  # ddp | fsdp | deepspeed when nodes > 1
+    timeout_seconds: int | None
+    retries: int
+    schedule: str | None
+
+    @property
+    def placement(self) -> Placement:
+        return self.pool.placement if self.pool else Placement()
+
+    @property
+    def distributed(self) -> bool:
+        return self.nodes > 1
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    image: str | None
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    gates: tuple[Gate, ...]
+
+
+@dataclass(frozen=True)
+class StepImages:
+    data_check: str
+    gate: str
+    register: str
+    launcher: str
+    install_packages: bool
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    name: str
+    owner: str | None
+    labels: tuple[tuple[str, str], ...]
+    version: str
+    framework: str
+    data: tuple[DataPlan, ...]
+    training: TrainingPlan | None
+    evaluation: EvaluationPlan | None
+    storage_uri: str
+    tracking: tuple[tuple[str, str], ...]  # MLflow environment variables, may be empty
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    name: str
+    namespace: str
+    provider: str
+    region: str
+    cluster: str
+    cloud_ids: tuple[tuple[str, str], ...]  # project / account / subscription, resourceGroup
+    pools: tuple[PoolPlan, ...]
+    models: tuple[ModelPlan, ...]
+    images: StepImages
+    project: str
+
+    def gpu_range(self) -> tuple[int, int]:
+        return (
+            sum(p.cost.gpus_min for p in self.pools),
+            sum(p.cost.gpus_max for p in self.pools),
+        )
+
+    def monthly_cost_range(self) -> tuple[float, float]:
+        return (
+            sum(p.cost.monthly_min for p in self.pools),
+            sum(p.cost.monthly_max for p in self.pools),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: str
+    output: str
+    environments: tuple[EnvironmentPlan, ...] = field(default_factory=tuple)
+
+
+# --- derivations ---------------------------------------------------------------------------
+
+
+def _pool_plan(entry: Any, env: Environment, overrides: Any) -> PoolPlan | None:
+    spec = entry.obj.spec
+    offer = catalog.offering(spec.accelerator, env.cloud.provider)
+    if offer is None:  # validation refuses this; a plan is only built from valid specs
+        return None
+    machine = spec.machine_type or offer.default_machine_type(spec.gpus_per_node)
+    cost = pool_cost(
+        entry.name,
+        spec.accelerator,
+        spec.gpus_per_node,
+        spec.min_nodes,
+        spec.max_nodes,
+        env.cloud.provider,
+        overrides,
+    )
+    assert machine is not None and cost is not None
+    labels = ((ACCELERATOR_LABEL, spec.accelerator), (POOL_LABEL, entry.name))
+    taints = (Taint(*GPU_TAINT), Taint(POOL_LABEL, entry.name, "NoSchedule"))
+    return PoolPlan(
+        name=entry.name,
+        accelerator=spec.accelerator,
+        accelerator_id=offer.accelerator_id,
+        machine_type=machine,
+        gpus_per_node=spec.gpus_per_node,
+        min_nodes=spec.min_nodes,
+        max_nodes=spec.max_nodes,
+        spot=spec.spot,
+        disk_gb=spec.disk_gb,
+        labels=labels,
+        taints=taints,
+        cost=cost,
+    )
+
+
+def _data_plan(source: Entry[DataSource], version: str | None) -> DataPlan:
+    spec = source.obj.spec
+    quality: dict[str, Any] = {}
+    if spec.quality is not None:
+        q = spec.quality
+        if q.min_rows is not None:
+            quality["minRows"] = q.min_rows
+        if q.max_null_fraction:
+            quality["maxNullFraction"] = dict(sorted(q.max_null_fraction.items()))
+        if q.ranges:
+            quality["ranges"] = {k: list(v) for k, v in sorted(q.ranges.items())}
+        if q.freshness is not None:
+            quality["freshnessSeconds"] = int(duration_seconds(q.freshness))
+    columns = tuple((c.name, c.type, c.nullable) for c in spec.columns or [])
+    return DataPlan(source.name, spec.uri, spec.format, version or spec.version, columns, quality)
+
+
+def storage_uri(spec: ModelSpec, registry: str | None, name: str) -> str:
+    """Where the model's artifact lives: explicit, else <registry>/<model>/<version>."""
+    if spec.serving is not None and spec.serving.storage_uri:
+        return spec.serving.storage_uri
+    root = (registry or "pvc://models").rstrip("/")
+    return f"{root}/{name}/{spec.version}"
+
+
+def _model_plan(
+    specs: Specs, name: str, spec: ModelSpec, env: Environment, pools: dict[str, PoolPlan]
+) -> ModelPlan:
+    assert specs.project is not None
+    project = specs.project.obj
+    entry = specs.models[name]
+    training = None
+    if spec.training is not None:
+        t = spec.training
+        pool = pools.get(t.resources.pool) if t.resources.pool else None
+        training = TrainingPlan(
+            image=t.image,
+            command=tuple(t.command or ()),
+            args=tuple(t.args or ()),
+            hyperparameters=tuple(sorted(t.hyperparameters.items())),
+            env=tuple(sorted(t.env.items())),
+            secrets=tuple(Secret(s.name, s.key, s.env) for s in t.secrets),
+            pool=pool,
+            gpus=specs.gpus_of(t.resources),
+            nodes=t.resources.nodes,
+            cpu=t.resources.cpu,
+            memory=t.resources.memory,
+            strategy=t.distributed.strategy if t.distributed else None,
+            timeout_seconds=int(duration_seconds(t.timeout)) if t.timeout else None,
+            retries=t.retries,
+            schedule=t.schedule,
+        )
+    evaluation = None
+    if spec.evaluation is not None:
+        e = spec.evaluation
+        evaluation = EvaluationPlan(
+            image=e.image,
+            command=tuple(e.command or ()),
+            args=tuple(e.args or ()),
+            gates=tuple(Gate(g.metric, g.min, g.max) for g in e.gates),
+        )
+    tracking: tuple[tuple[str, str], ...] = ()
+    mlflow = project.spec.tracking.mlflow
+    if mlflow is not None:
+        experiment = mlflow.experiment_name.replace("{model}", name).replace(
+            "{environment}", env.name
+        )
+        tracking = (
+            ("MLFLOW_EXPERIMENT_NAME", experiment),
+            ("MLFLOW_TRACKING_URI", mlflow.tracking_uri),
+        )
+    return ModelPlan(
+        name=name,
+        owner=entry.obj.metadata.owner,
+        labels=tuple(sorted(entry.obj.metadata.labels.items())),
+        version=spec.version,
+        framework=spec.framework,
+        data=tuple(_data_plan(specs.datasources[d.source], d.version) for d in spec.data),
+        training=training,
+        evaluation=evaluation,
+        storage_uri=storage_uri(spec, project.spec.registry, name),
+        tracking=tracking,
+    )
+
+
+def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
+    """The plan of valid specs (validation must have passed), for the named environments."""
+    assert specs.project is not None
+    project = specs.project.obj
+    images = project.spec.pipelines.images
+    steps = StepImages(
+        images.data_check,
+        images.gate,
+        images.register_step,
+        images.launcher,
+        project.spec.pipelines.install_packages,
+    )
+    env_plans = []
+    for env in project.spec.environments:
+        if environments and env.name not in environments:
+            continue
+        pools: dict[str, PoolPlan] = {}
+        for pool_entry in sorted(specs.pools.values(), key=lambda e: e.name):
+            if env.name in specs.pool_environments(pool_entry):
+                plan = _pool_plan(pool_entry, env, project.spec.gpu_prices)
+                if plan is not None:
+                    pools[plan.name] = plan
+        views = sorted(specs.views_in(env.name), key=lambda v: v.name)
+        models = tuple(_model_plan(specs, v.name, v.spec, env, pools) for v in views)
+        cloud = env.cloud
+        ids = {
+            "project": cloud.project,
+            "account": cloud.account,
+            "subscription": cloud.subscription,
+            "resourceGroup": cloud.resource_group,
+        }
+        env_plans.append(
+            EnvironmentPlan(
+                name=env.name,
+                namespace=env.namespace,
+                provider=cloud.provider,
+                region=cloud.region,
+                cluster=env.cluster,
+                cloud_ids=tuple((k, v) for k, v in sorted(ids.items()) if v is not None),
+                pools=tuple(pools.values()),
+                models=models,
+                images=steps,
+                project=project.metadata.name,
+            )
+        )
+    return Plan(project.metadata.name, project.spec.output, tuple(env_plans))

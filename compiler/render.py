@@ -1,0 +1,96 @@
+"""Render a plan with every back end into {relative path: bytes}.
+
+Pipelines dominate the cost (the kfp compiler takes ~13 ms each), so with many models
+they are rendered in worker processes; every worker imports kfp once (before the fork)
+and builds each built-in component once. The result does not depend on how the work was
+split. `render_into` lets each worker also write its share, so that writing thousands of
+files overlaps with rendering instead of following it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from compiler.plan import EnvironmentPlan, ModelPlan, Plan
+
+PARALLEL_FROM = 24  # below this many pipelines a worker pool costs more than it saves
+
+Job = tuple[EnvironmentPlan, tuple[ModelPlan, ...]]
+T = TypeVar("T")
+
+
+def _render_batch(job: Job) -> dict[str, bytes]:
+    from compiler.targets.kubeflow import render_model
+
+    env, models = job
+    files: dict[str, bytes] = {}
+    for model in models:
+        files.update(render_model(env, model))
+    return files
+
+
+def _jobs(plan: Plan, workers: int) -> list[Job]:
+    jobs: list[Job] = []
+    for env in plan.environments:
+        trained = [m for m in env.models if m.training is not None]
+        if not trained:
+            continue
+        lean = dataclasses.replace(env, models=())  # each job carries only its own models
+        size = max(1, len(trained) // (workers * 4))
+        jobs += [(lean, tuple(trained[i : i + size])) for i in range(0, len(trained), size)]
+    return jobs
+
+
+def pipeline_count(plan: Plan) -> int:
+    return sum(1 for env in plan.environments for m in env.models if m.training is not None)
+
+
+def _run(plan: Plan, work: Callable[[Job], T], workers: int | None, parallel_from: int) -> list[T]:
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if pipeline_count(plan) >= parallel_from and workers > 1:
+        import multiprocessing
+
+        import compiler.targets.kubeflow.pipeline  # noqa: F401  (imported once, before fork)
+
+        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            return list(pool.map(work, _jobs(plan, workers)))
+    return [work(job) for job in _jobs(plan, 1)]
+
+
+def render(
+    plan: Plan, workers: int | None = None, parallel_from: int = PARALLEL_FROM
+) -> dict[str, bytes]:
+    """Every artifact of the plan, keyed by path relative to the output folder."""
+    files: dict[str, bytes] = {}
+    for part in _run(plan, _render_batch, workers, parallel_from):
+        files.update(part)
+    return dict(sorted(files.items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class _WriteBatch:
+    out: Path
+
+    def __call__(self, job: Job) -> tuple[list[str], list[str]]:
+        from compiler.output import write_tree
+
+        files = _render_batch(job)
+        return sorted(files), write_tree(self.out, files)
+
+
+def render_into(
+    plan: Plan, out: Path, workers: int | None = None, parallel_from: int = PARALLEL_FROM
+) -> tuple[list[str], list[str]]:
+    """Render the plan and write it under out; returns (every path, the changed paths)."""
+    every: list[str] = []
+    changed: list[str] = []
+    for paths, written in _run(plan, _WriteBatch(out), workers, parallel_from):
+        every += paths
+        changed += written
+    return sorted(every), sorted(changed)

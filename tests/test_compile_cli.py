@@ -1,0 +1,66 @@
+"""`modelplane compile` as a user runs it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli_helpers import run
+from tests.conftest import EXAMPLES
+from tests.kfp_helpers import files_of, read_tree
+
+
+def _copy(tmp_path: Path, example: str) -> Path:
+    repo = tmp_path / example
+    shutil.copytree(EXAMPLES / example, repo)
+    return repo
+
+
+def test_compile_writes_the_rendered_tree(tmp_path: Path) -> None:
+    repo = _copy(tmp_path, "multi-cloud")
+    proc = run("compile", repo)
+    assert proc.returncode == 0, proc.stderr
+    assert read_tree(repo / "deploy") == files_of("multi-cloud")
+    assert "prod-us: 2 pipelines; GPUs 1-28;" in proc.stdout
+    again = run("compile", repo)
+    assert again.returncode == 0 and "wrote 0 of 11 files" in again.stdout
+
+
+def test_compile_one_environment_to_another_folder(tmp_path: Path) -> None:
+    repo = _copy(tmp_path, "multi-cloud")
+    out = tmp_path / "out"
+    proc = run("compile", repo, "--env", "prod-eu", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert {p.split("/")[0] for p in read_tree(out)} == {"prod-eu"}
+    assert not (repo / "deploy").exists()
+
+
+def test_unknown_environment_is_a_usage_error(tmp_path: Path) -> None:
+    proc = run("compile", _copy(tmp_path, "quickstart"), "--env", "prd")
+    assert proc.returncode == 2 and "unknown environment prd" in proc.stderr
+
+
+def test_invalid_specs_compile_nothing(tmp_path: Path) -> None:
+    repo = _copy(tmp_path, "quickstart")
+    model = repo / "models" / "fraud-detector.yaml"
+    model.write_text(model.read_text().replace("gpus: 4, cpu", "gpus: 16, cpu"))
+    proc = run("compile", repo)
+    assert proc.returncode == 1 and "MP305" in proc.stdout
+    assert not (repo / "deploy").exists()
+
+
+def test_validate_does_not_import_back_end_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from compiler.cli import main\n"
+        f"result = CliRunner().invoke(main, ['validate', {str(EXAMPLES / 'multi-cloud')!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "names = ('kfp', 'jinja2', 'git', 'google.protobuf')\n"
+        "heavy = sorted(m for m in names if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""

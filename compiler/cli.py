@@ -133,6 +133,12 @@ def validate(root: Path, fmt: str) -> None:
     help="Output folder. Default: the Project's spec.output (relative to ROOT).",
 )
 @click.option(
+    "--check",
+    is_flag=True,
+    help="Change nothing; exit 1 and list the stale files when the output differs from "
+    "what the specs compile to now (the CI drift gate).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
@@ -140,7 +146,9 @@ def validate(root: Path, fmt: str) -> None:
     show_default=True,
     help="How to print diagnostics when the specs are invalid.",
 )
-def compile_command(root: Path, envs: tuple[str, ...], out: Path | None, fmt: str) -> None:
+def compile_command(
+    root: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str
+) -> None:
     """Validate, then compile ROOT into <out>/<env>/... artifacts."""
     from compiler.load import load
     from compiler.plan import build_plan
@@ -158,11 +166,33 @@ def compile_command(root: Path, envs: tuple[str, ...], out: Path | None, fmt: st
         _fail_usage(
             f"unknown environment {', '.join(unknown)}", "environments: " + ", ".join(known)
         )
+    from compiler import output
+    from compiler.gitops.source import source_commit
     from compiler.render import render_into
 
     plan = build_plan(result.specs, list(envs) or None)
     target = out if out is not None else root / plan.output
-    files, changed = render_into(plan, target)
+    manifest = output.Manifest(
+        compiler=output.compiler_id(),
+        source_commit=source_commit(root, plan.output),
+        inputs=dict(sources.hashes),
+    )
+    keep = output.carried_over(target, {e.name for e in plan.environments})
+    with output.staging(target) as staged:
+        outputs = render_into(plan, staged)
+        if check:
+            found = output.stale(target, outputs, manifest, keep)
+            for line in found:
+                click.echo(line)
+            if found:
+                click.echo(
+                    f"{target} is stale: {_plural(len(found), 'file')} differ from the specs; "
+                    "run `modelplane compile` and commit the result"
+                )
+                sys.exit(1)
+            click.echo(f"{target} is up to date ({_plural(len(outputs), 'file')})")
+            return
+        changes = output.apply(target, staged, outputs, manifest, keep)
     for env in plan.environments:
         gpu_lo, gpu_hi = env.gpu_range()
         cost_lo, cost_hi = env.monthly_cost_range()
@@ -171,7 +201,10 @@ def compile_command(root: Path, envs: tuple[str, ...], out: Path | None, fmt: st
             f"{env.name}: {_plural(pipelines, 'pipeline')}; GPUs {gpu_lo}-{gpu_hi}; "
             f"est. ${cost_lo:,.0f}-${cost_hi:,.0f}/month on {env.provider}"
         )
-    click.echo(f"wrote {len(changed)} of {_plural(len(files), 'file')} to {target}")
+    click.echo(
+        f"{target}: {len(changes.written)} written, {len(changes.pruned)} pruned, "
+        f"{changes.unchanged} unchanged"
+    )
 
 
 @main.command()

@@ -60,6 +60,8 @@ CODES: dict[str, Code] = {
     "MP309": Code("gpus-without-pool", "GPUs requested without a GPU pool."),
     "MP310": Code("override-unknown", "An environment override that cannot be applied."),
     "MP311": Code("duplicate-environment", "Two environments share a name."),
+    "MP312": Code("serving-capacity", "maxReplicas × capacityRps cannot serve throughputRps."),
+    "MP313": Code("pool-too-small", "A serving pool cannot hold the replicas placed on it."),
     # -- policies
     "MP401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MP402": Code("require-canary", "The policy requires a canary rollout in this environment."),

@@ -10,6 +10,7 @@ of nodes that bounds alias expansion, and a depth limit.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -111,6 +112,7 @@ class Sources:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     texts: dict[str, list[str]] = field(default_factory=dict)  # file -> lines, for excerpts
     files: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 of its bytes
 
 
 class _Abort(Exception):
@@ -443,6 +445,7 @@ def read_file(root: Path, rel: str, sources: Sources) -> list[Document]:
         return []
     sources.texts[rel] = text.splitlines()
     sources.files.append(rel)
+    sources.hashes[rel] = hashlib.sha256(raw).hexdigest()
     documents, diagnostics = parse_text(rel, text)
     sources.diagnostics.extend(diagnostics)
     sources.documents.extend(documents)

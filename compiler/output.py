@@ -1,27 +1,198 @@
-"""The one place that writes rendered files: each atomically, only when its bytes change."""
+"""The output tree: the one place that writes rendered files.
+
+A compile renders everything into a staging folder beside the output folder first; only
+when rendering has finished is the output folder changed, file by file with atomic
+renames, and `manifest.json` is written last. So a compile that fails leaves the previous
+output as it was. Files that an earlier compile wrote and this one does not are pruned,
+but only files listed in the previous `manifest.json`: a file a person put in the output
+folder is never touched.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+from compiler import __version__
 from compiler.fsutil import write_atomic
+
+MANIFEST = "manifest.json"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def safe_relative(path: str) -> PurePosixPath:
     """A rendered path must stay inside the output folder."""
     rel = PurePosixPath(path)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts or rel.name == MANIFEST:
         raise ValueError(f"refusing to write outside the output folder: {path}")
     return rel
 
 
-def write_tree(out: Path, files: dict[str, bytes]) -> list[str]:
-    """Write files under out; returns the paths whose content changed."""
-    changed = []
+def write_files(root: Path, files: dict[str, bytes]) -> dict[str, str]:
+    """Write files under a fresh folder (staging); returns their sha256 by path."""
+    made: set[Path] = set()
+    hashes = {}
     for rel, data in sorted(files.items()):
+        target = root / safe_relative(rel)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.write_bytes(data)
+        hashes[rel] = sha256(data)
+    return hashes
+
+
+@dataclass
+class Manifest:
+    compiler: str
+    source_commit: str | None
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "compiler": self.compiler,
+            "sourceCommit": self.source_commit,
+            "inputs": dict(sorted(self.inputs.items())),
+            "outputs": dict(sorted(self.outputs.items())),
+        }
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def read(cls, out: Path) -> Manifest | None:
+        try:
+            data: dict[str, Any] = json.loads((out / MANIFEST).read_text("utf-8"))
+            return cls(
+                compiler=str(data.get("compiler", "")),
+                source_commit=data.get("sourceCommit"),
+                inputs=dict(data.get("inputs", {})),
+                outputs=dict(data.get("outputs", {})),
+            )
+        except (OSError, ValueError, AttributeError):
+            return None
+
+
+def compiler_id() -> str:
+    return f"modelplane {__version__}"
+
+
+@contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A scratch folder on the output folder's file system, removed afterwards."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _file_hash(path: Path) -> str | None:
+    try:
+        return sha256(path.read_bytes())
+    except OSError:
+        return None
+
+
+@dataclass
+class Changes:
+    written: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def carried_over(out: Path, compiled: set[str]) -> dict[str, str]:
+    """Outputs of the previous manifest outside the environments compiled now (a compile
+    limited with --env keeps, and does not prune, the other environments' files)."""
+    previous = Manifest.read(out)
+    if previous is None:
+        return {}
+    return {p: h for p, h in previous.outputs.items() if p.split("/", 1)[0] not in compiled}
+
+
+def apply(
+    out: Path,
+    staged: Path,
+    outputs: dict[str, str],
+    manifest: Manifest,
+    keep: dict[str, str] | None = None,
+) -> Changes:
+    """Make out hold exactly the staged files (plus what people put there themselves).
+    keep: earlier outputs that stay listed in the manifest but are not rewritten."""
+    previous = Manifest.read(out)
+    changes = Changes()
+    keep = keep or {}
+    for rel, digest in sorted(outputs.items()):
         target = out / safe_relative(rel)
-        if target.is_file() and target.read_bytes() == data:
+        if _file_hash(target) == digest:
+            changes.unchanged += 1
             continue
-        write_atomic(target, data, durable=False)  # regenerable: no fsync per file
-        changed.append(rel)
-    return changed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged / rel, target)
+        changes.written.append(rel)
+    if previous is not None:
+        for rel in sorted(set(previous.outputs) - set(outputs) - set(keep)):
+            target = out / safe_relative(rel)
+            if target.is_file():
+                target.unlink()
+                changes.pruned.append(rel)
+                _remove_empty_parents(target.parent, out)
+    manifest.outputs = {**keep, **outputs}
+    data = manifest.to_bytes()
+    if _file_hash(out / MANIFEST) != sha256(data):
+        write_atomic(out / MANIFEST, data)
+    return changes
+
+
+def _remove_empty_parents(folder: Path, stop: Path) -> None:
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def stale(
+    out: Path, outputs: dict[str, str], manifest: Manifest, keep: dict[str, str] | None = None
+) -> list[str]:
+    """What differs between out and what the specs compile to now (for --check)."""
+    keep = keep or {}
+    found = []
+    for rel, digest in sorted(outputs.items()):
+        actual = _file_hash(out / rel)
+        if actual is None:
+            found.append(f"missing  {rel}")
+        elif actual != digest:
+            found.append(f"changed  {rel}")
+    previous = Manifest.read(out)
+    if previous is not None:
+        for rel in sorted(set(previous.outputs) - set(outputs) - set(keep)):
+            if (out / rel).is_file():
+                found.append(f"obsolete {rel}")
+    manifest.outputs = {**keep, **outputs}
+    current = (out / MANIFEST).read_bytes() if (out / MANIFEST).is_file() else None
+    if current is None:
+        found.append(f"missing  {MANIFEST}")
+    elif _manifest_without_commit(current) != _manifest_without_commit(manifest.to_bytes()):
+        found.append(f"changed  {MANIFEST}")
+    return found
+
+
+def _manifest_without_commit(data: bytes) -> Any:
+    # The recorded commit moves with every commit; it is provenance, not content.
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(parsed, dict):
+        parsed.pop("sourceCommit", None)
+    return parsed

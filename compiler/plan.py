@@ -12,6 +12,7 @@ from typing import Any
 
 from compiler import catalog
 from compiler.costs import PoolCost, pool_cost
+from compiler.slo import Replicas, replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
 from compiler.spec.project import Environment
@@ -132,6 +133,76 @@ class StepImages:
     register: str
     launcher: str
     install_packages: bool
+    drift: str = "python:3.11-slim"
+
+
+# KServe modelFormat names for the frameworks of the language
+FORMATS = {
+    "pytorch": "pytorch",
+    "tensorflow": "tensorflow",
+    "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "onnx": "onnx",
+    "huggingface": "huggingface",
+    "triton": "triton",
+    "custom": "custom",
+}
+
+
+@dataclass(frozen=True)
+class RequestMetrics:
+    """PromQL pieces for one model's request series (the Project's settings, resolved)."""
+
+    requests: str  # counter of requests
+    errors: str  # label matchers of failed requests, e.g. response_code_class="5xx"
+    latency_bucket: str  # histogram buckets
+    latency_unit: str  # ms | s
+    selector: str  # label matchers of this model's series
+
+    def latency_threshold(self, milliseconds: float) -> float:
+        return milliseconds if self.latency_unit == "ms" else milliseconds / 1000
+
+
+@dataclass(frozen=True)
+class DriftPlan:
+    features: tuple[str, ...]
+    method: str  # psi | ks | wasserstein
+    threshold: float
+    schedule: str
+    reference: DataPlan | None  # the first data source the model trains on
+    inputs: str  # where recent inference inputs are
+    pushgateway: str
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    format: str
+    runtime: str | None
+    storage_uri: str
+    cpu: str | None
+    memory: str | None
+    gpus: int  # per replica
+    pool: PoolPlan | None
+    replicas: Replicas
+    capacity_rps: float
+    latency_p99_ms: float
+    availability: float  # percent
+    throughput_rps: float
+    strategy: str  # canary | direct
+    canary_percent: int | None
+    max_error_rate: float | None
+    max_latency_p99_ms: float | None
+    metrics: RequestMetrics
+    drift: DriftPlan | None
+
+    @property
+    def placement(self) -> Placement:
+        return self.pool.placement if self.pool else Placement()
+
+    @property
+    def error_budget(self) -> float:
+        return 1 - self.availability / 100
 
 
 @dataclass(frozen=True)
@@ -146,6 +217,7 @@ class ModelPlan:
     evaluation: EvaluationPlan | None
     storage_uri: str
     tracking: tuple[tuple[str, str], ...]  # MLflow environment variables, may be empty
+    serving: ServingPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +351,8 @@ def _model_plan(
             args=tuple(e.args or ()),
             gates=tuple(Gate(g.metric, g.min, g.max) for g in e.gates),
         )
+    data = tuple(_data_plan(specs.datasources[d.source], d.version) for d in spec.data)
+    uri = storage_uri(spec, project.spec.registry, name)
     tracking: tuple[tuple[str, str], ...] = ()
     mlflow = project.spec.tracking.mlflow
     if mlflow is not None:
@@ -295,11 +369,82 @@ def _model_plan(
         labels=tuple(sorted(entry.obj.metadata.labels.items())),
         version=spec.version,
         framework=spec.framework,
-        data=tuple(_data_plan(specs.datasources[d.source], d.version) for d in spec.data),
+        data=data,
         training=training,
         evaluation=evaluation,
-        storage_uri=storage_uri(spec, project.spec.registry, name),
+        storage_uri=uri,
         tracking=tracking,
+        serving=_serving_plan(specs, name, spec, env, pools, data, uri),
+    )
+
+
+def _serving_plan(
+    specs: Specs,
+    name: str,
+    spec: ModelSpec,
+    env: Environment,
+    pools: dict[str, PoolPlan],
+    data: tuple[DataPlan, ...],
+    uri: str,
+) -> ServingPlan | None:
+    serving = spec.serving
+    if serving is None:
+        return None
+    assert specs.project is not None
+    monitoring = specs.project.obj.spec.monitoring
+    m = monitoring.metrics
+    metrics = RequestMetrics(
+        requests=m.requests,
+        errors=m.error_filter,
+        latency_bucket=m.latency_bucket,
+        latency_unit=m.latency_unit,
+        selector=m.selector.replace("{namespace}", env.namespace).replace("{model}", name),
+    )
+    drift = None
+    if spec.monitoring is not None and spec.monitoring.drift is not None:
+        d = spec.monitoring.drift
+        inputs = (
+            monitoring.inference_logs.replace("{storageUri}", uri)
+            .replace("{model}", name)
+            .replace("{environment}", env.name)
+        )
+        drift = DriftPlan(
+            features=tuple(d.features),
+            method=d.method,
+            threshold=d.threshold,
+            schedule=d.schedule,
+            reference=data[0] if data else None,
+            inputs=inputs,
+            pushgateway=monitoring.pushgateway,
+        )
+    scaling = serving.autoscaling
+    given = (scaling.min_replicas, scaling.max_replicas) if scaling else None
+    rollout = serving.rollout
+    canary = rollout.canary_percent
+    if rollout.strategy == "canary" and canary is None:
+        canary = 10
+    rollback = rollout.rollback
+    return ServingPlan(
+        format=serving.format or FORMATS[spec.framework],
+        runtime=serving.runtime,
+        storage_uri=uri,
+        cpu=serving.resources.cpu,
+        memory=serving.resources.memory,
+        gpus=specs.gpus_of(serving.resources),
+        pool=pools.get(serving.resources.pool) if serving.resources.pool else None,
+        replicas=replicas(
+            serving.slo.throughput_rps, serving.capacity_rps, serving.slo.availability, given
+        ),
+        capacity_rps=serving.capacity_rps,
+        latency_p99_ms=serving.slo.latency_p99_ms,
+        availability=serving.slo.availability,
+        throughput_rps=serving.slo.throughput_rps,
+        strategy=rollout.strategy,
+        canary_percent=canary if rollout.strategy == "canary" else None,
+        max_error_rate=rollback.max_error_rate if rollback else None,
+        max_latency_p99_ms=rollback.max_latency_p99_ms if rollback else None,
+        metrics=metrics,
+        drift=drift,
     )
 
 
@@ -314,6 +459,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
         images.register_step,
         images.launcher,
         project.spec.pipelines.install_packages,
+        images.drift,
     )
     env_plans = []
     for env in project.spec.environments:

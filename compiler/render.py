@@ -25,24 +25,25 @@ T = TypeVar("T")
 
 
 def _render_batch(job: Job) -> dict[str, bytes]:
-    from compiler.targets.kubeflow import render_model
+    from compiler.targets import kubeflow, serving
 
     env, models = job
     files: dict[str, bytes] = {}
     for model in models:
-        files.update(render_model(env, model))
+        files.update(kubeflow.render_model(env, model))
+        files.update(serving.render_model(env, model))
     return files
 
 
 def _jobs(plan: Plan, workers: int) -> list[Job]:
     jobs: list[Job] = []
     for env in plan.environments:
-        trained = [m for m in env.models if m.training is not None]
-        if not trained:
+        models = list(env.models)
+        if not models:
             continue
         lean = dataclasses.replace(env, models=())  # each job carries only its own models
-        size = max(1, len(trained) // (workers * 4))
-        jobs += [(lean, tuple(trained[i : i + size])) for i in range(0, len(trained), size)]
+        size = max(1, len(models) // (workers * 4))
+        jobs += [(lean, tuple(models[i : i + size])) for i in range(0, len(models), size)]
     return jobs
 
 
@@ -75,22 +76,19 @@ def render(
 
 @dataclasses.dataclass(frozen=True)
 class _WriteBatch:
-    out: Path
+    folder: Path
 
-    def __call__(self, job: Job) -> tuple[list[str], list[str]]:
-        from compiler.output import write_tree
+    def __call__(self, job: Job) -> dict[str, str]:
+        from compiler.output import write_files
 
-        files = _render_batch(job)
-        return sorted(files), write_tree(self.out, files)
+        return write_files(self.folder, _render_batch(job))
 
 
 def render_into(
-    plan: Plan, out: Path, workers: int | None = None, parallel_from: int = PARALLEL_FROM
-) -> tuple[list[str], list[str]]:
-    """Render the plan and write it under out; returns (every path, the changed paths)."""
-    every: list[str] = []
-    changed: list[str] = []
-    for paths, written in _run(plan, _WriteBatch(out), workers, parallel_from):
-        every += paths
-        changed += written
-    return sorted(every), sorted(changed)
+    plan: Plan, folder: Path, workers: int | None = None, parallel_from: int = PARALLEL_FROM
+) -> dict[str, str]:
+    """Render the plan into a fresh (staging) folder; returns the sha256 of every file."""
+    hashes: dict[str, str] = {}
+    for part in _run(plan, _WriteBatch(folder), workers, parallel_from):
+        hashes.update(part)
+    return dict(sorted(hashes.items()))

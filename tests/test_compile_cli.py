@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from compiler.output import sha256
 from tests.cli_helpers import run
 from tests.conftest import EXAMPLES
 from tests.kfp_helpers import files_of, read_tree
@@ -22,10 +24,18 @@ def test_compile_writes_the_rendered_tree(tmp_path: Path) -> None:
     repo = _copy(tmp_path, "multi-cloud")
     proc = run("compile", repo)
     assert proc.returncode == 0, proc.stderr
-    assert read_tree(repo / "deploy") == files_of("multi-cloud")
-    assert "prod-us: 2 pipelines; GPUs 1-28;" in proc.stdout
+    tree = read_tree(repo / "deploy")
+    manifest = json.loads(tree.pop("manifest.json"))
+    assert tree == files_of("multi-cloud")
+    assert manifest["outputs"] == {p: sha256(d) for p, d in tree.items()}
+    assert set(manifest["inputs"]) == {
+        p.relative_to(repo).as_posix() for p in repo.rglob("*.yaml") if "deploy" not in p.parts
+    }
+    assert manifest["compiler"].startswith("modelplane ") and manifest["sourceCommit"] is None
+    assert "prod-us: 2 pipelines; GPUs 1-40;" in proc.stdout
     again = run("compile", repo)
-    assert again.returncode == 0 and "wrote 0 of 11 files" in again.stdout
+    assert again.returncode == 0
+    assert f"0 written, 0 pruned, {len(tree)} unchanged" in again.stdout
 
 
 def test_compile_one_environment_to_another_folder(tmp_path: Path) -> None:
@@ -33,8 +43,13 @@ def test_compile_one_environment_to_another_folder(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run("compile", repo, "--env", "prod-eu", "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert {p.split("/")[0] for p in read_tree(out)} == {"prod-eu"}
+    assert {p.split("/")[0] for p in read_tree(out)} == {"prod-eu", "manifest.json"}
     assert not (repo / "deploy").exists()
+    # a later compile of another environment keeps (does not prune) this one
+    assert run("compile", repo, "--env", "staging", "--out", out).returncode == 0
+    assert {p.split("/")[0] for p in read_tree(out)} == {"prod-eu", "staging", "manifest.json"}
+    outputs = json.loads((out / "manifest.json").read_text())["outputs"]
+    assert {p.split("/")[0] for p in outputs} == {"prod-eu", "staging"}
 
 
 def test_unknown_environment_is_a_usage_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from compiler.output import write_tree
+from compiler.output import write_files
 from tests.conftest import REPO
 from tests.kfp_helpers import files_of, read_tree
 
@@ -24,7 +24,7 @@ def test_golden(example: str) -> None:
     folder = GOLDEN / example
     if os.environ.get("UPDATE_GOLDEN"):
         shutil.rmtree(folder, ignore_errors=True)
-        write_tree(folder, rendered)
+        write_files(folder, rendered)
     committed = read_tree(folder)
     changed = sorted(
         p for p in rendered.keys() | committed.keys() if rendered.get(p) != committed.get(p)

@@ -72,7 +72,7 @@ def test_pool_missing_from_environment_named(tmp_path: Path) -> None:
 def test_monthly_cost_policy(quickstart: Path) -> None:
     project = quickstart / "modelplane.yaml"
     project.write_text(
-        project.read_text().replace("maxMonthlyCostUsd: 20000", "maxMonthlyCostUsd: 100")
+        project.read_text().replace("maxMonthlyCostUsd: 25000", "maxMonthlyCostUsd: 100")
     )
     (diag,) = _run(quickstart)
     assert diag.code == "MP404" and diag.file == "modelplane.yaml"

@@ -79,6 +79,7 @@ class StepImages(Strict):
     gate: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
     register_step: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1, alias="register")
     launcher: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+    drift: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
 
 
 class Pipelines(Strict):
@@ -96,6 +97,40 @@ class Mlflow(Strict):
         default="{model}",
         min_length=1,
         description="MLFLOW_EXPERIMENT_NAME; {model} and {environment} are replaced.",
+    )
+
+
+class RequestMetrics(Strict):
+    """Where the serving SLO's numbers come from. Defaults: KServe in serverless mode, whose
+    Knative queue-proxy counts requests and times them in milliseconds."""
+
+    requests: str = Field(default="revision_app_request_count", min_length=1)
+    error_filter: str = Field(
+        default='response_code_class="5xx"',
+        min_length=1,
+        description="Label matchers that select failed requests.",
+    )
+    latency_bucket: str = Field(default="revision_app_request_latencies_bucket", min_length=1)
+    latency_unit: Literal["ms", "s"] = "ms"
+    selector: str = Field(
+        default='namespace="{namespace}", configuration_name="{model}-predictor"',
+        min_length=1,
+        description="Label matchers of one model's series; {namespace} and {model} are replaced.",
+    )
+
+
+class Monitoring(Strict):
+    metrics: RequestMetrics = Field(default_factory=RequestMetrics)
+    pushgateway: str = Field(
+        default="http://prometheus-pushgateway.monitoring.svc:9091",
+        min_length=1,
+        description="Prometheus Pushgateway the drift jobs push their scores to.",
+    )
+    inference_logs: str = Field(
+        default="{storageUri}/inference-log",
+        min_length=1,
+        description="Where recent inference inputs are (KServe's logger sink); "
+        "{storageUri}, {model} and {environment} are replaced.",
     )
 
 
@@ -117,6 +152,7 @@ class ProjectSpec(Strict):
     )
     pipelines: Pipelines = Field(default_factory=Pipelines)
     tracking: Tracking = Field(default_factory=Tracking)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     gpu_prices: dict[Accelerator, dict[Literal["gcp", "aws", "azure"], float]] = Field(
         default_factory=dict,
         description="Override catalog prices: {accelerator: {cloud: usdPerGpuHour}}.",

@@ -27,6 +27,15 @@ def dump(obj: Any, *, header: str | None = None) -> bytes:
         allow_unicode=True,
         width=4096,
     )
-    if header:
-        text = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + text
-    return text.encode()
+    return _comment(header) + text.encode()
+
+
+def _comment(header: str | None) -> bytes:
+    if not header:
+        return b""
+    return "".join(f"# {line}\n" for line in header.splitlines()).encode()
+
+
+def dump_all(objs: list[Any], *, header: str | None = None) -> bytes:
+    """Several documents in one file, separated by ---."""
+    return _comment(header) + b"---\n".join(dump(o) for o in objs)

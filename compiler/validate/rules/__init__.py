@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from compiler.diagnostics import Diagnostic
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
-from compiler.validate.rules import model, policies, references, resources
+from compiler.validate.rules import model, policies, references, resources, serving
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
 SpecRule = Callable[[Specs, dict[str, set[str]]], Iterable[Diagnostic]]
@@ -30,6 +30,8 @@ SPEC_RULES: list[SpecRule] = [
     resources.node_range,
     resources.accelerator_offered,
     resources.gpus_per_node,
+    serving.throughput,
+    serving.pool_capacity,
     policies.max_gpus_per_model,
     policies.require_canary,
     policies.require_pinned_images,

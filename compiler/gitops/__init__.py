@@ -1,0 +1,1 @@
+"""Git: provenance of a compile, commit-back, diff against a base revision."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 import gc
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from compiler import __version__
 
 if TYPE_CHECKING:
+    from compiler.build import Compiled
     from compiler.diagnostics import Diagnostic
 
 FORMATS = ("text", "json", "github", "sarif")
@@ -150,50 +151,40 @@ def compile_command(
     root: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str
 ) -> None:
     """Validate, then compile ROOT into <out>/<env>/... artifacts."""
-    from compiler.load import load
-    from compiler.plan import build_plan
-    from compiler.validate import validate as run_validation
+    compiled = _compile(_spec_root(root), envs=envs, out=out, check=check, fmt=fmt)
+    assert compiled.plan is not None and compiled.out is not None
+    if check:
+        for line in compiled.stale:
+            click.echo(line)
+        if compiled.stale:
+            click.echo(
+                f"{compiled.out} is stale: {_plural(len(compiled.stale), 'file')} differ from "
+                "the specs; run `modelplane compile` and commit the result"
+            )
+            sys.exit(1)
+        click.echo(f"{compiled.out} is up to date ({_plural(len(compiled.outputs), 'file')})")
+        return
+    _summary(compiled)
 
-    root = _spec_root(root)
-    sources = load(root)
-    result = run_validation(sources)
-    if not result.ok:
-        _report(result.diagnostics, sources.texts, fmt)
+
+def _compile(root: Path, fmt: str, **options: Any) -> Compiled:
+    """Run the compile phases; invalid specs print their diagnostics and exit 1."""
+    from compiler.build import UsageError, compile_repository
+
+    try:
+        compiled = compile_repository(root, **options)
+    except UsageError as err:
+        _fail_usage(str(err), err.hint)
+        raise
+    if not compiled.ok:
+        _report(compiled.diagnostics, compiled.texts, fmt)
         sys.exit(1)
-    known = [e.name for e in result.specs.environments]
-    unknown = [e for e in envs if e not in known]
-    if unknown:
-        _fail_usage(
-            f"unknown environment {', '.join(unknown)}", "environments: " + ", ".join(known)
-        )
-    from compiler import output
-    from compiler.gitops.source import source_commit
-    from compiler.render import render_into
+    return compiled
 
-    plan = build_plan(result.specs, list(envs) or None)
-    target = out if out is not None else root / plan.output
-    manifest = output.Manifest(
-        compiler=output.compiler_id(),
-        source_commit=source_commit(root, plan.output),
-        inputs=dict(sources.hashes),
-    )
-    keep = output.carried_over(target, {e.name for e in plan.environments})
-    with output.staging(target) as staged:
-        outputs = render_into(plan, staged)
-        if check:
-            found = output.stale(target, outputs, manifest, keep)
-            for line in found:
-                click.echo(line)
-            if found:
-                click.echo(
-                    f"{target} is stale: {_plural(len(found), 'file')} differ from the specs; "
-                    "run `modelplane compile` and commit the result"
-                )
-                sys.exit(1)
-            click.echo(f"{target} is up to date ({_plural(len(outputs), 'file')})")
-            return
-        changes = output.apply(target, staged, outputs, manifest, keep)
-    for env in plan.environments:
+
+def _summary(compiled: Compiled) -> None:
+    assert compiled.plan is not None and compiled.changes is not None
+    for env in compiled.plan.environments:
         gpu_lo, gpu_hi = env.gpu_range()
         cost_lo, cost_hi = env.monthly_cost_range()
         pipelines = sum(1 for m in env.models if m.training is not None)
@@ -201,8 +192,9 @@ def compile_command(
             f"{env.name}: {_plural(pipelines, 'pipeline')}; GPUs {gpu_lo}-{gpu_hi}; "
             f"est. ${cost_lo:,.0f}-${cost_hi:,.0f}/month on {env.provider}"
         )
+    changes = compiled.changes
     click.echo(
-        f"{target}: {len(changes.written)} written, {len(changes.pruned)} pruned, "
+        f"{compiled.out}: {len(changes.written)} written, {len(changes.pruned)} pruned, "
         f"{changes.unchanged} unchanged"
     )
 

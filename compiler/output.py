@@ -23,6 +23,7 @@ from typing import Any
 
 from compiler import __version__
 from compiler.fsutil import write_atomic
+from compiler.plan import Plan
 
 MANIFEST = "manifest.json"
 
@@ -112,13 +113,24 @@ class Changes:
     unchanged: int = 0
 
 
-def carried_over(out: Path, compiled: set[str]) -> dict[str, str]:
-    """Outputs of the previous manifest outside the environments compiled now (a compile
-    limited with --env keeps, and does not prune, the other environments' files)."""
+def carried_over(out: Path, plan: Plan, only_models: set[str] | None = None) -> dict[str, str]:
+    """Outputs of the previous manifest that this compile keeps without rendering them:
+    every file of an environment left out with --env, and with only_models (a compile
+    --changed-since), the files of the other Models that still exist."""
     previous = Manifest.read(out)
     if previous is None:
         return {}
-    return {p: h for p, h in previous.outputs.items() if p.split("/", 1)[0] not in compiled}
+    compiled = {e.name: {m.name for m in e.models} for e in plan.environments}
+    keep = {}
+    for path, digest in previous.outputs.items():
+        parts = path.split("/")
+        if parts[0] not in compiled:
+            keep[path] = digest
+        elif only_models is not None and len(parts) > 3 and parts[1] == "models":
+            model = parts[2]
+            if model not in only_models and model in compiled[parts[0]]:
+                keep[path] = digest
+    return keep
 
 
 def apply(

@@ -23,6 +23,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 POOL_LABEL = "modelplane.io/pool"
 ACCELERATOR_LABEL = "modelplane.io/accelerator"
 GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
+AKS_SPOT_TAINT = ("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
 MANAGED_BY = "modelplane"
 
 
@@ -247,10 +248,24 @@ class EnvironmentPlan:
 
 
 @dataclass(frozen=True)
+class ArgoCdPlan:
+    repo_url: str
+    target_revision: str
+    path_prefix: str
+    namespace: str
+    project: str
+    name_prefix: str
+    destinations: tuple[tuple[str, str], ...]
+    prune: bool
+    self_heal: bool
+
+
+@dataclass(frozen=True)
 class Plan:
     project: str
     output: str
     environments: tuple[EnvironmentPlan, ...] = field(default_factory=tuple)
+    argocd: ArgoCdPlan | None = None
 
 
 # --- derivations ---------------------------------------------------------------------------
@@ -272,8 +287,17 @@ def _pool_plan(entry: Any, env: Environment, overrides: Any) -> PoolPlan | None:
         overrides,
     )
     assert machine is not None and cost is not None
-    labels = ((ACCELERATOR_LABEL, spec.accelerator), (POOL_LABEL, entry.name))
-    taints = (Taint(*GPU_TAINT), Taint(POOL_LABEL, entry.name, "NoSchedule"))
+    labels: tuple[tuple[str, str], ...] = (
+        (ACCELERATOR_LABEL, spec.accelerator),
+        (POOL_LABEL, entry.name),
+    )
+    taints: tuple[Taint, ...] = (Taint(*GPU_TAINT), Taint(POOL_LABEL, entry.name, "NoSchedule"))
+    if spec.spot and env.cloud.provider == "azure":
+        # AKS puts this label and taint on every Spot pool whatever Terraform says: declare
+        # them (as azurerm asks), so that workloads on the pool get the toleration.
+        key, value, effect = AKS_SPOT_TAINT
+        labels = tuple(sorted((*labels, (key, value))))
+        taints += (Taint(key, value, effect),)
     return PoolPlan(
         name=entry.name,
         accelerator=spec.accelerator,
@@ -494,4 +518,19 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 project=project.metadata.name,
             )
         )
-    return Plan(project.metadata.name, project.spec.output, tuple(env_plans))
+    argocd = None
+    a = project.spec.gitops.argocd
+    if a is not None:
+        prefix = a.path_prefix.strip("/")
+        argocd = ArgoCdPlan(
+            repo_url=a.repo_url,
+            target_revision=a.target_revision,
+            path_prefix=prefix + "/" if prefix else "",
+            namespace=a.namespace,
+            project=a.project,
+            name_prefix=a.name_prefix,
+            destinations=tuple(sorted(a.destinations.items())),
+            prune=a.prune,
+            self_heal=a.self_heal,
+        )
+    return Plan(project.metadata.name, project.spec.output, tuple(env_plans), argocd)

@@ -35,10 +35,10 @@ def _render_batch(job: Job) -> dict[str, bytes]:
     return files
 
 
-def _jobs(plan: Plan, workers: int) -> list[Job]:
+def _jobs(plan: Plan, workers: int, only_models: set[str] | None = None) -> list[Job]:
     jobs: list[Job] = []
     for env in plan.environments:
-        models = list(env.models)
+        models = [m for m in env.models if only_models is None or m.name in only_models]
         if not models:
             continue
         lean = dataclasses.replace(env, models=())  # each job carries only its own models
@@ -51,7 +51,13 @@ def pipeline_count(plan: Plan) -> int:
     return sum(1 for env in plan.environments for m in env.models if m.training is not None)
 
 
-def _run(plan: Plan, work: Callable[[Job], T], workers: int | None, parallel_from: int) -> list[T]:
+def _run(
+    plan: Plan,
+    work: Callable[[Job], T],
+    workers: int | None,
+    parallel_from: int,
+    only_models: set[str] | None = None,
+) -> list[T]:
     workers = workers or min(os.cpu_count() or 1, 8)
     if pipeline_count(plan) >= parallel_from and workers > 1:
         import multiprocessing
@@ -60,15 +66,25 @@ def _run(plan: Plan, work: Callable[[Job], T], workers: int | None, parallel_fro
 
         context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            return list(pool.map(work, _jobs(plan, workers)))
-    return [work(job) for job in _jobs(plan, 1)]
+            return list(pool.map(work, _jobs(plan, workers, only_models)))
+    return [work(job) for job in _jobs(plan, 1, only_models)]
+
+
+def render_environments(plan: Plan) -> dict[str, bytes]:
+    """What belongs to an environment rather than a Model (cheap: rendered in-process)."""
+    from compiler.targets import environment
+
+    files: dict[str, bytes] = {}
+    for env in plan.environments:
+        files.update(environment.render(env, plan))
+    return files
 
 
 def render(
     plan: Plan, workers: int | None = None, parallel_from: int = PARALLEL_FROM
 ) -> dict[str, bytes]:
     """Every artifact of the plan, keyed by path relative to the output folder."""
-    files: dict[str, bytes] = {}
+    files = render_environments(plan)
     for part in _run(plan, _render_batch, workers, parallel_from):
         files.update(part)
     return dict(sorted(files.items()))
@@ -85,10 +101,17 @@ class _WriteBatch:
 
 
 def render_into(
-    plan: Plan, folder: Path, workers: int | None = None, parallel_from: int = PARALLEL_FROM
+    plan: Plan,
+    folder: Path,
+    workers: int | None = None,
+    parallel_from: int = PARALLEL_FROM,
+    only_models: set[str] | None = None,
 ) -> dict[str, str]:
-    """Render the plan into a fresh (staging) folder; returns the sha256 of every file."""
-    hashes: dict[str, str] = {}
-    for part in _run(plan, _WriteBatch(folder), workers, parallel_from):
+    """Render the plan into a fresh (staging) folder; returns the sha256 of every file.
+    only_models: render just these Models' files (and every environment's own files)."""
+    from compiler.output import write_files
+
+    hashes = write_files(folder, render_environments(plan))
+    for part in _run(plan, _WriteBatch(folder), workers, parallel_from, only_models):
         hashes.update(part)
     return dict(sorted(hashes.items()))

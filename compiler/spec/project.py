@@ -138,6 +138,32 @@ class Tracking(Strict):
     mlflow: Mlflow | None = None
 
 
+class ArgoCd(Strict):
+    """Render an Argo CD Application per environment (see docs/gitops.md)."""
+
+    repo_url: str = Field(min_length=1, description="The git repository Argo CD pulls from.")
+    target_revision: str = Field(
+        default="HEAD", min_length=1, description="Branch, e.g. the deploy branch."
+    )
+    path_prefix: str = Field(
+        default="", description="Folder of the spec repository inside the git repository."
+    )
+    namespace: str = Field(default="argocd", min_length=1)
+    project: str = Field(default="default", min_length=1)
+    name_prefix: str = Field(default="", description="Prefix of the Applications' names.")
+    destinations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment -> cluster (an API server URL, or an Argo CD cluster "
+        "name); default: the environment's cluster name.",
+    )
+    prune: bool = True
+    self_heal: bool = True
+
+
+class GitOps(Strict):
+    argocd: ArgoCd | None = None
+
+
 class ProjectSpec(Strict):
     output: str = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
     registry: StorageUri | None = Field(
@@ -153,6 +179,7 @@ class ProjectSpec(Strict):
     pipelines: Pipelines = Field(default_factory=Pipelines)
     tracking: Tracking = Field(default_factory=Tracking)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    gitops: GitOps = Field(default_factory=GitOps)
     gpu_prices: dict[Accelerator, dict[Literal["gcp", "aws", "azure"], float]] = Field(
         default_factory=dict,
         description="Override catalog prices: {accelerator: {cloud: usdPerGpuHour}}.",

@@ -1,0 +1,87 @@
+"""The compile phases end to end (load -> validate -> plan -> render -> output), shared by
+the compile, commit and diff commands. No printing here; the CLI reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.diagnostics import Diagnostic
+from compiler.load import load
+from compiler.output import Changes, Manifest, apply, carried_over, compiler_id, staging, stale
+from compiler.plan import Plan, build_plan
+from compiler.validate import validate
+from compiler.validate.context import Specs
+
+
+class UsageError(Exception):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass
+class Compiled:
+    """What one compile found and did."""
+
+    root: Path
+    diagnostics: list[Diagnostic]
+    texts: dict[str, list[str]]
+    specs: Specs | None = None
+    plan: Plan | None = None
+    out: Path | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    changes: Changes | None = None
+    stale: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None
+
+
+def compile_repository(
+    root: Path,
+    *,
+    envs: tuple[str, ...] = (),
+    out: Path | None = None,
+    check: bool = False,
+    only_models: set[str] | None = None,
+    source_commit: str | None = None,
+) -> Compiled:
+    """Validate ROOT, then render it into its output folder (or only compare, with check).
+
+    only_models: render just these Models; every other output of the previous manifest is
+    kept as it is (compile --changed-since). source_commit: recorded in manifest.json
+    (default: read from git).
+    """
+    sources = load(root)
+    result = validate(sources)
+    compiled = Compiled(root, result.diagnostics, sources.texts)
+    if not result.ok:
+        return compiled
+    known = [e.name for e in result.specs.environments]
+    unknown = [e for e in envs if e not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown environment {', '.join(unknown)}", "environments: " + ", ".join(known)
+        )
+    from compiler.gitops.source import source_commit as read_source_commit
+    from compiler.render import render_into
+
+    plan = build_plan(result.specs, list(envs) or None)
+    target = out if out is not None else root / plan.output
+    manifest = Manifest(
+        compiler=compiler_id(),
+        source_commit=source_commit or read_source_commit(root, plan.output),
+        inputs=dict(sources.hashes),
+    )
+    keep = carried_over(target, plan, only_models)
+    compiled.specs, compiled.plan, compiled.out = result.specs, plan, target
+    with staging(target) as staged:
+        outputs = render_into(plan, staged, only_models=only_models)
+        compiled.outputs = outputs
+        if check:
+            compiled.stale = stale(target, outputs, manifest, keep)
+        else:
+            compiled.changes = apply(target, staged, outputs, manifest, keep)
+    return compiled

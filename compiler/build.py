@@ -33,6 +33,7 @@ class Compiled:
     outputs: dict[str, str] = field(default_factory=dict)
     changes: Changes | None = None
     stale: list[str] = field(default_factory=list)
+    rendered_models: set[str] | None = None  # None: every Model
 
     @property
     def ok(self) -> bool:
@@ -46,6 +47,7 @@ def compile_repository(
     out: Path | None = None,
     check: bool = False,
     only_models: set[str] | None = None,
+    changed_since: str | None = None,
     source_commit: str | None = None,
 ) -> Compiled:
     """Validate ROOT, then render it into its output folder (or only compare, with check).
@@ -69,6 +71,11 @@ def compile_repository(
     from compiler.render import render_into
 
     plan = build_plan(result.specs, list(envs) or None)
+    if changed_since is not None:
+        from compiler.gitops.changed import affected_models
+
+        only_models = affected_models(root, changed_since, result.specs, plan.output)
+    compiled.rendered_models = only_models
     target = out if out is not None else root / plan.output
     manifest = Manifest(
         compiler=compiler_id(),

@@ -134,6 +134,14 @@ def validate(root: Path, fmt: str) -> None:
     help="Output folder. Default: the Project's spec.output (relative to ROOT).",
 )
 @click.option(
+    "--changed-since",
+    "changed_since",
+    default=None,
+    metavar="REF",
+    help="Render only the Models whose spec, data sources, pools or Project changed since "
+    "REF; keep the rest of the output as it is.",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Change nothing; exit 1 and list the stale files when the output differs from "
@@ -148,10 +156,17 @@ def validate(root: Path, fmt: str) -> None:
     help="How to print diagnostics when the specs are invalid.",
 )
 def compile_command(
-    root: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str
+    root: Path,
+    envs: tuple[str, ...],
+    out: Path | None,
+    changed_since: str | None,
+    check: bool,
+    fmt: str,
 ) -> None:
     """Validate, then compile ROOT into <out>/<env>/... artifacts."""
-    compiled = _compile(_spec_root(root), envs=envs, out=out, check=check, fmt=fmt)
+    compiled = _compile(
+        _spec_root(root), envs=envs, out=out, check=check, fmt=fmt, changed_since=changed_since
+    )
     assert compiled.plan is not None and compiled.out is not None
     if check:
         for line in compiled.stale:
@@ -193,10 +208,69 @@ def _summary(compiled: Compiled) -> None:
             f"est. ${cost_lo:,.0f}-${cost_hi:,.0f}/month on {env.provider}"
         )
     changes = compiled.changes
+    if compiled.rendered_models is not None:
+        shown = ", ".join(sorted(compiled.rendered_models)) or "none"
+        click.echo(f"rendered models changed since the base: {shown}")
     click.echo(
         f"{compiled.out}: {len(changes.written)} written, {len(changes.pruned)} pruned, "
         f"{changes.unchanged} unchanged"
     )
+
+
+@main.command(name="commit")
+@click.argument("root", default=".", type=click.Path(path_type=Path))
+@click.option("--message", "-m", "custom", default=None, help="Subject of the commit.")
+@click.option(
+    "--branch",
+    default=None,
+    metavar="BRANCH",
+    help="Commit the output to BRANCH (e.g. a deploy branch) without touching the working "
+    "tree. Default: the current branch.",
+)
+@click.option("--push", is_flag=True, help="Push the branch; retried if the remote moved.")
+@click.option("--remote", default="origin", show_default=True, help="Remote to push to.")
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Compile specs with uncommitted changes (the recorded source commit says -dirty).",
+)
+def commit_command(
+    root: Path,
+    custom: str | None,
+    branch: str | None,
+    push: bool,
+    remote: str,
+    allow_dirty: bool,
+) -> None:
+    """Compile ROOT, then commit only its output folder, with provenance trailers."""
+    from compiler.build import UsageError
+    from compiler.gitops.commit import CommitError, commit
+
+    root = _spec_root(root)
+    try:
+        result, compiled = commit(
+            root,
+            custom_message=custom,
+            branch=branch,
+            push=push,
+            remote=remote,
+            allow_dirty=allow_dirty,
+        )
+    except UsageError as err:
+        _fail_usage(str(err), err.hint)
+        return
+    except CommitError as err:
+        click.echo(f"modelplane: error: {err}", err=True)
+        sys.exit(1)
+    if result is None:
+        _report(compiled.diagnostics, compiled.texts, "text")
+        sys.exit(1)
+    where = f"{result.branch}" + (" (pushed)" if result.pushed else "")
+    if result.committed:
+        tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+        click.echo(f"committed {str(result.commit)[:12]} to {where}: {result.summary}{tries}")
+    else:
+        click.echo(f"{where}: {result.summary}")
 
 
 @main.command()

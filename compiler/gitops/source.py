@@ -17,11 +17,21 @@ def _git(root: Path, *args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def spec_pathspecs(prefix: str, output: str) -> list[str]:
+    """git pathspecs of the spec files (YAML) below prefix, the output folder excluded."""
+    base = f"{prefix.rstrip('/')}/" if prefix not in ("", ".") else ""
+    return [
+        f":(glob){base}**/*.yaml",
+        f":(glob){base}**/*.yml",
+        f":(exclude){base}{output}",
+    ]
+
+
 def source_commit(root: Path, output: str) -> str | None:
     """The last commit that changed the specs under root (the output folder excluded), with
     "-dirty" when they have uncommitted changes; None outside a git repository. It is the
     last commit of the specs, not HEAD, so committing the output does not change it."""
-    scope = [".", f":(exclude){output}"]
+    scope = spec_pathspecs("", output)
     commit = _git(root, "log", "-1", "--format=%H", "--", *scope)
     if not commit:
         return None

@@ -1,0 +1,76 @@
+"""`compile --changed-since REF`: the Models whose output can differ from REF's.
+
+A Model is affected when its own document changed, or a DataSource or GpuPool document
+it uses; a change to modelplane.yaml (the Project) affects every Model. The documents of
+changed files are compared on both sides (REF's version via `git show`), so renames and
+deletions count too, and unchanged neighbours in a multi-document file do not. The rest
+of the output is kept as it is; a test checks that the result equals a full compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from compiler.build import UsageError
+from compiler.gitops.source import spec_pathspecs
+from compiler.load import PROJECT_FILE, parse_text
+from compiler.validate.context import Specs
+
+
+def _git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UsageError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def changed_files(root: Path, ref: str, output: str) -> list[str]:
+    """Spec files (relative to root) that differ from REF, untracked ones included."""
+    try:
+        _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except UsageError:
+        raise UsageError(f"{ref} is not a commit", "give a branch, tag or commit") from None
+    scope = spec_pathspecs("", output)
+    diff = _git(root, "diff", "--name-only", "--relative", ref, "--", *scope).splitlines()
+    new = _git(root, "ls-files", "--others", "--exclude-standard", "--", *scope).splitlines()
+    return sorted(set(diff) | set(new))
+
+
+def _documents(text: str) -> dict[tuple[str, str], Any]:
+    documents, _ = parse_text("-", text)
+    return {(str(d.kind), str(d.name)): d.data for d in documents if d.kind and d.name}
+
+
+def affected_models(root: Path, ref: str, specs: Specs, output: str) -> set[str] | None:
+    """The Models to render, or None when every Model is affected."""
+    files = changed_files(root, ref, output)
+    if PROJECT_FILE in files:
+        return None
+    touched: set[tuple[str, str]] = set()
+    prefix = _git(root, "rev-parse", "--show-prefix").strip()
+    for rel in files:
+        path = root / rel
+        now = _documents(path.read_text("utf-8", errors="replace")) if path.is_file() else {}
+        before: dict[tuple[str, str], Any] = {}
+        with contextlib.suppress(UsageError):  # a file that REF does not have
+            before = _documents(_git(root, "show", f"{ref}:{prefix}{rel}"))
+        # only the documents that changed, not their neighbours in the same file
+        touched |= {key for key in now.keys() | before.keys() if now.get(key) != before.get(key)}
+    sources = {n for k, n in touched if k == "DataSource"}
+    pools = {n for k, n in touched if k == "GpuPool"}
+    models = {n for k, n in touched if k == "Model"}
+    for entry in specs.models.values():
+        spec = entry.obj.spec
+        views = [v.spec for v in specs.views if v.name == entry.name] or [spec]
+        for view in views:
+            uses_pool = {
+                part.resources.pool
+                for part in (view.training, view.serving)
+                if part is not None and part.resources.pool
+            }
+            if {d.source for d in view.data} & sources or uses_pool & pools:
+                models.add(entry.name)
+    return {m for m in models if m in specs.models}

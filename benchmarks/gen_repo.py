@@ -14,11 +14,12 @@ CLOUDS = [
     ("aws", 'account: "123456789012"'),
     ("azure", "subscription: 00000000-0000-0000-0000-000000000000, resourceGroup: rg-{name}"),
 ]
+SERVE_POOLS = 20  # every model's replicas must fit its pool (validation checks it)
 POOLS = [
     ("h100-train", "nvidia-h100-80gb", 8, 4),
     ("a100-train", "nvidia-a100-80gb", 8, 4),
-    ("l4-serve", "nvidia-l4", 1, 40),
-    ("t4-serve", "nvidia-t4", 1, 40),
+    *[(f"l4-serve-{i}", "nvidia-l4", 1, 1000) for i in range(SERVE_POOLS // 2)],
+    *[(f"t4-serve-{i}", "nvidia-t4", 1, 1000) for i in range(SERVE_POOLS // 2)],
 ]
 DATA_SOURCES = 50
 
@@ -79,7 +80,7 @@ spec:
 
 def model(i: int) -> str:
     train_pool = POOLS[i % 2][0]
-    serve_pool = POOLS[2 + i % 2][0]
+    serve_pool = POOLS[2 + i % SERVE_POOLS][0]
     nodes = 2 if i % 10 == 0 else 1
     distributed = "    distributed: {strategy: ddp}\n" if nodes > 1 else ""
     return f"""apiVersion: modelplane.io/v1alpha1

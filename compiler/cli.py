@@ -273,6 +273,33 @@ def commit_command(
         click.echo(f"{where}: {result.summary}")
 
 
+@main.command(name="diff")
+@click.argument("root", default=".", type=click.Path(path_type=Path))
+@click.option("--base", required=True, metavar="REF", help="Branch, tag or commit to compare with.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "md", "json"]),
+    default="text",
+    show_default=True,
+    help="markdown (or md) is a pull-request comment.",
+)
+def diff_command(root: Path, base: str, fmt: str) -> None:
+    """What the working tree changes against REF: models, GPUs, costs, every artifact.
+    Exit 1 when a model's training, data or evaluation changed but its version did not."""
+    from compiler.build import UsageError
+    from compiler.gitops.diff import diff
+
+    root = _spec_root(root)
+    try:
+        text, code = diff(root, base, "markdown" if fmt == "md" else fmt)
+    except UsageError as err:
+        _fail_usage(str(err), err.hint)
+        return
+    click.echo(text, nl=not text.endswith("\n"))
+    sys.exit(code)
+
+
 @main.command()
 @click.option(
     "--out",

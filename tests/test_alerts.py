@@ -109,6 +109,7 @@ def test_promtool_check_rules(
         [PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "FAILED" not in run.stdout + run.stderr, run.stdout + run.stderr  # lint findings
 
 
 # --- promtool unit tests ------------------------------------------------------------------------

@@ -43,13 +43,23 @@ def test_compile_one_environment_to_another_folder(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run("compile", repo, "--env", "prod-eu", "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert {p.split("/")[0] for p in read_tree(out)} == {"prod-eu", "manifest.json"}
+    assert {p.split("/")[0] for p in read_tree(out)} == {"prod-eu", "argocd", "manifest.json"}
+    assert {p for p in read_tree(out) if p.startswith("argocd/")} == {"argocd/prod-eu.yaml"}
     assert not (repo / "deploy").exists()
     # a later compile of another environment keeps (does not prune) this one
     assert run("compile", repo, "--env", "staging", "--out", out).returncode == 0
-    assert {p.split("/")[0] for p in read_tree(out)} == {"prod-eu", "staging", "manifest.json"}
+    assert {p.split("/")[0] for p in read_tree(out)} == {
+        "prod-eu",
+        "staging",
+        "argocd",
+        "manifest.json",
+    }
     outputs = json.loads((out / "manifest.json").read_text())["outputs"]
-    assert {p.split("/")[0] for p in outputs} == {"prod-eu", "staging"}
+    assert {p.split("/")[0] for p in outputs} == {"prod-eu", "staging", "argocd"}
+    assert {p for p in outputs if p.startswith("argocd/")} == {
+        "argocd/prod-eu.yaml",
+        "argocd/staging.yaml",
+    }
 
 
 def test_unknown_environment_is_a_usage_error(tmp_path: Path) -> None:

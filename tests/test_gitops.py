@@ -119,10 +119,11 @@ def test_a_concurrent_push_is_retried_and_keeps_both_changes(tmp_path: Path) -> 
     assert "version: 5.2.0" in (check / "models" / "recommender.yaml").read_text()
     isvc = check / "deploy" / "prod-us" / "models"
     assert (
-        "modelplane.io/version: 2.1.0" in (isvc / "churn/serving/inferenceservice.yaml").read_text()
+        'modelplane.io/version: "2.1.0"'
+        in (isvc / "churn/serving/inferenceservice.yaml").read_text()
     )
     assert (
-        "modelplane.io/version: 5.2.0"
+        'modelplane.io/version: "5.2.0"'
         in (isvc / "recommender/serving/inferenceservice.yaml").read_text()
     )
     assert run("compile", check, "--check").returncode == 0

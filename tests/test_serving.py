@@ -153,3 +153,35 @@ def test_pool_too_small_names_pool_and_shortfall(tmp_path: Path) -> None:
     assert diag.code == "MP313" and diag.file == "pools/gpu-pools.yaml"
     assert "'l4-serve'" in diag.message and "3 short" in diag.message
     assert diag.hint == "raise maxNodes to 11, or lower the models' maxReplicas"
+
+
+ARGO_SCHEMA = SHARED / "conformance" / "argo-cd" / "application.v1alpha1.strict.schema.json"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (upstream CRD schemas) is absent")
+def test_argocd_applications_pass_the_strict_schema() -> None:
+    schema = json.loads(ARGO_SCHEMA.read_text())
+    files = files_of("multi-cloud")
+    apps = {p: yaml_docs(d)[0] for p, d in files.items() if p.startswith("argocd/")}
+    assert sorted(apps) == ["argocd/prod-eu.yaml", "argocd/prod-us.yaml", "argocd/staging.yaml"]
+    for app in apps.values():
+        jsonschema.validate(app, schema)
+    staging = apps["argocd/staging.yaml"]["spec"]
+    assert staging["source"] == {
+        "repoURL": "https://github.com/acme/ml-specs.git",
+        "targetRevision": "deploy",
+        "path": "deploy/staging",
+    }
+    assert staging["destination"] == {
+        "namespace": "ml-staging",
+        "server": "https://staging-gke.acme.internal",
+    }
+    assert apps["argocd/prod-us.yaml"]["spec"]["destination"]["name"] == "ml-prod-eks"
+    # the path it watches holds a kustomization of every served model's serving folder
+    kustomization = yaml_docs(files["staging/kustomization.yaml"])[0]
+    assert kustomization["resources"] == [
+        "models/churn/serving",
+        "models/recommender/serving",
+        "models/ticket-router/serving",
+    ]
+    assert not any(p.startswith("argocd/") for p in files_of("quickstart"))

@@ -3,7 +3,6 @@ schemas, injection-proof, and providing a node pool for every workload placed on
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
@@ -594,20 +593,7 @@ def placed(node: Any, where: str) -> Iterator[Workload]:
 
 
 def deploy_files(example: str) -> dict[str, bytes]:
-    """The example's rendered artifacts. While another back end is mid-edit (the serving
-    files failing to import), fall back to the pipelines plus whatever serving renders."""
-    try:
-        return files_of(example)
-    except Exception:
-        from compiler.targets import kubeflow, serving
-
-        files: dict[str, bytes] = {}
-        for env in environments(example):
-            for model in env.models:
-                files.update(kubeflow.render_model(env, model))
-                with contextlib.suppress(Exception):
-                    files.update(serving.render_model(env, model))
-        return files
+    return files_of(example)
 
 
 def workloads(example: str) -> dict[str, list[Workload]]:
@@ -616,6 +602,8 @@ def workloads(example: str) -> dict[str, list[Workload]]:
     for path, data in deploy_files(example).items():
         if not path.endswith((".yaml", ".yml")) or "/terraform/" in path:
             continue
+        if path.startswith("argocd/"):
+            continue  # Argo CD Applications place no workload
         env = path.split("/", 1)[0]
         for i, doc in enumerate(yaml_docs(data)):
             out.setdefault(env, []).extend(placed(doc, f"{path}#{i}"))

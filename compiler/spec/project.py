@@ -141,7 +141,9 @@ class Tracking(Strict):
 class ArgoCd(Strict):
     """Render an Argo CD Application per environment (see docs/gitops.md)."""
 
-    repo_url: str = Field(min_length=1, description="The git repository Argo CD pulls from.")
+    repo_url: str = Field(
+        min_length=1, alias="repoURL", description="The git repository Argo CD pulls from."
+    )
     target_revision: str = Field(
         default="HEAD", min_length=1, description="Branch, e.g. the deploy branch."
     )

@@ -352,14 +352,14 @@ def _drift_alerts(
         {
             "alert": DRIFT_STALE,
             "expr": f"time() - max by (model, environment) ({last_run}) > {bound}",
-            "labels": dict(labels),
+            "labels": {**labels, "reason": "stale"},
             "annotations": {"summary": stale_summary, "description": stale_description},
         },
         {  # never reported (or the Pushgateway lost it): absent for the same bound
             "alert": DRIFT_STALE,
             "expr": f"absent({last_run})",
             "for": _duration(bound),
-            "labels": dict(labels),
+            "labels": {**labels, "reason": "missing"},
             "annotations": {"summary": stale_summary, "description": stale_description},
         },
     ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.cli_helpers import run
 from tests.conftest import EXAMPLES
 
@@ -74,3 +76,31 @@ def test_check_reports_a_hand_edited_artifact(tmp_path: Path) -> None:
     isvc.write_text(isvc.read_text().replace("minReplicas: 1", "minReplicas: 5"))
     proc = run("compile", repo, "--check")
     assert proc.returncode == 1 and "changed  prod-us/models/churn/serving/" in proc.stdout
+
+
+def test_a_compile_that_fails_while_rendering_leaves_the_output_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compiler import render
+    from compiler.build import compile_repository
+
+    repo = _repo(tmp_path)
+    deploy = repo / "deploy"
+    snapshot = {p: p.read_bytes() for p in deploy.rglob("*") if p.is_file()}
+    model = repo / "models" / "churn.yaml"
+    model.write_text(model.read_text().replace("version: 2.0.3", "version: 2.0.4"))
+    real = render._render_batch
+    calls = []
+
+    def crash_on_second_batch(job: render.Job) -> dict[str, bytes]:
+        calls.append(job)
+        if len(calls) == 2:
+            raise RuntimeError("the back end crashed halfway")
+        return real(job)
+
+    monkeypatch.setattr(render, "_render_batch", crash_on_second_batch)
+    with pytest.raises(RuntimeError, match="halfway"):
+        compile_repository(repo)
+    assert len(calls) == 2  # the first batch was rendered and staged before the crash
+    assert {p: p.read_bytes() for p in deploy.rglob("*") if p.is_file()} == snapshot
+    assert not list(repo.glob(".deploy.staging-*"))

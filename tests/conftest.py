@@ -10,9 +10,13 @@ EXAMPLES = REPO / "examples"
 SHARED = REPO.parent / "shared"
 
 
+def copy_example(tmp_path: Path, example: str) -> Path:
+    """A private copy of an example repository that a test may change."""
+    dest = tmp_path / example
+    shutil.copytree(EXAMPLES / example, dest)
+    return dest
+
+
 @pytest.fixture
 def quickstart(tmp_path: Path) -> Path:
-    """A private copy of the quickstart example that a test may change."""
-    dest = tmp_path / "repo"
-    shutil.copytree(EXAMPLES / "quickstart", dest)
-    return dest
+    return copy_example(tmp_path, "quickstart")

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from compiler.output import sha256
 from tests.cli_helpers import run
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, copy_example
 from tests.kfp_helpers import files_of, read_tree
 
 
-def _copy(tmp_path: Path, example: str) -> Path:
-    repo = tmp_path / example
-    shutil.copytree(EXAMPLES / example, repo)
-    return repo
-
-
 def test_compile_writes_the_rendered_tree(tmp_path: Path) -> None:
-    repo = _copy(tmp_path, "multi-cloud")
+    repo = copy_example(tmp_path, "multi-cloud")
     proc = run("compile", repo)
     assert proc.returncode == 0, proc.stderr
     tree = read_tree(repo / "deploy")
@@ -39,7 +32,7 @@ def test_compile_writes_the_rendered_tree(tmp_path: Path) -> None:
 
 
 def test_compile_one_environment_to_another_folder(tmp_path: Path) -> None:
-    repo = _copy(tmp_path, "multi-cloud")
+    repo = copy_example(tmp_path, "multi-cloud")
     out = tmp_path / "out"
     proc = run("compile", repo, "--env", "prod-eu", "--out", out)
     assert proc.returncode == 0, proc.stderr
@@ -63,12 +56,12 @@ def test_compile_one_environment_to_another_folder(tmp_path: Path) -> None:
 
 
 def test_unknown_environment_is_a_usage_error(tmp_path: Path) -> None:
-    proc = run("compile", _copy(tmp_path, "quickstart"), "--env", "prd")
+    proc = run("compile", copy_example(tmp_path, "quickstart"), "--env", "prd")
     assert proc.returncode == 2 and "unknown environment prd" in proc.stderr
 
 
 def test_invalid_specs_compile_nothing(tmp_path: Path) -> None:
-    repo = _copy(tmp_path, "quickstart")
+    repo = copy_example(tmp_path, "quickstart")
     model = repo / "models" / "fraud-detector.yaml"
     model.write_text(model.read_text().replace("gpus: 4, cpu", "gpus: 16, cpu"))
     proc = run("compile", repo)

@@ -4,7 +4,6 @@ formula's invariants; serving capacity validation."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from compiler.load import load
 from compiler.plan import GPU_RESOURCE, POOL_LABEL
 from compiler.slo import HIGH_AVAILABILITY, replicas
 from compiler.validate import validate
-from tests.conftest import EXAMPLES, SHARED
+from tests.conftest import SHARED, copy_example
 from tests.kfp_helpers import files_of, plan_of, yaml_docs
 
 ISVC_SCHEMA = SHARED / "conformance" / "kserve" / "inferenceservice.v1beta1.strict.schema.json"
@@ -125,14 +124,8 @@ def test_derived_replicas_always_carry_the_peak(
         assert (r.max - 1) * capacity >= throughput
 
 
-def _copy(tmp_path: Path, example: str) -> Path:
-    repo = tmp_path / example
-    shutil.copytree(EXAMPLES / example, repo)
-    return repo
-
-
 def test_given_max_replicas_too_low_for_the_peak(tmp_path: Path) -> None:
-    repo = _copy(tmp_path, "quickstart")
+    repo = copy_example(tmp_path, "quickstart")
     model = repo / "models" / "fraud-detector.yaml"
     text = model.read_text().replace(
         "    capacityRps: 60\n",
@@ -146,7 +139,7 @@ def test_given_max_replicas_too_low_for_the_peak(tmp_path: Path) -> None:
 
 
 def test_pool_too_small_names_pool_and_shortfall(tmp_path: Path) -> None:
-    repo = _copy(tmp_path, "quickstart")
+    repo = copy_example(tmp_path, "quickstart")
     pools = repo / "pools" / "gpu-pools.yaml"
     pools.write_text(pools.read_text().replace("maxNodes: 12", "maxNodes: 8"))
     (diag,) = validate(load(repo)).diagnostics

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan
+from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan
+from compiler.targets import kubernetes
 
 
 def job_name(model: ModelPlan) -> str:
@@ -40,33 +41,18 @@ def pytorchjob(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
         {"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.name, "key": s.key}}}
         for s in training.secrets
     ]
-    requests: dict[str, Any] = {}
-    limits: dict[str, Any] = {}
-    if training.cpu:
-        requests["cpu"] = training.cpu
-    if training.memory:
-        requests["memory"] = limits["memory"] = training.memory
-    if training.gpus:
-        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = training.gpus
     container: dict[str, Any] = {
         "name": "pytorch",
         "image": training.image,
         "env": env_vars,
-        "resources": {"requests": requests, "limits": limits},
+        "resources": kubernetes.resources(training.cpu, training.memory, training.gpus),
     }
     if training.command:
         container["command"] = list(training.command)
     if training.args:
         container["args"] = list(training.args)
-    placement = training.placement
     pod_spec: dict[str, Any] = {"containers": [container]}
-    if placement.node_selector:
-        pod_spec["nodeSelector"] = dict(placement.node_selector)
-    if placement.tolerations:
-        pod_spec["tolerations"] = [
-            {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
-            for t in placement.tolerations
-        ]
+    pod_spec |= kubernetes.placement(training.placement)
 
     def replica(count: int) -> dict[str, Any]:
         return {

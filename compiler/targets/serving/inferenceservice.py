@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan
+from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan
+from compiler.targets import kubernetes
 
 
 def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
@@ -18,25 +19,14 @@ def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
 def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     serving = model.serving
     assert serving is not None
-    requests: dict[str, Any] = {}
-    limits: dict[str, Any] = {}
-    if serving.cpu:
-        requests["cpu"] = serving.cpu
-    if serving.memory:
-        requests["memory"] = limits["memory"] = serving.memory
-    if serving.gpus and serving.pool is not None:
-        limits[GPU_RESOURCE] = serving.gpus  # only on GPU pools
+    gpus = serving.gpus if serving.pool is not None else 0  # GPUs only on GPU pools
     predictor_model: dict[str, Any] = {"modelFormat": {"name": serving.format}}
     if serving.runtime:
         predictor_model["runtime"] = serving.runtime
     predictor_model["storageUri"] = serving.storage_uri
-    resources: dict[str, Any] = {}
-    if requests:
-        resources["requests"] = requests
-    if limits:
-        resources["limits"] = limits
-    if resources:
-        predictor_model["resources"] = resources
+    container = kubernetes.resources(serving.cpu, serving.memory, gpus)
+    if container:
+        predictor_model["resources"] = container
     replicas = serving.replicas
     predictor: dict[str, Any] = {
         "minReplicas": replicas.min,
@@ -46,14 +36,7 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     }
     if serving.canary_percent is not None:
         predictor["canaryTrafficPercent"] = serving.canary_percent
-    placement = serving.placement
-    if placement.node_selector:
-        predictor["nodeSelector"] = dict(placement.node_selector)
-    if placement.tolerations:
-        predictor["tolerations"] = [
-            {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
-            for t in placement.tolerations
-        ]
+    predictor |= kubernetes.placement(serving.placement)
     predictor["model"] = predictor_model
     return {
         "apiVersion": "serving.kserve.io/v1beta1",

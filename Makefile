@@ -13,6 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@$(BIN)/pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@# byte-compile now: with PYTHONDONTWRITEBYTECODE set, every run would compile from source
+	@$(BIN)/python -m compileall -q compiler >> $(VENV)/install.log 2>&1
 	touch $@
 
 demo: install
@@ -24,7 +26,8 @@ demo: install
 	-$(BIN)/modelplane validate examples/broken/gpus-exceed-pool
 	@echo "== modelplane compile examples/multi-cloud --out build/demo"
 	$(BIN)/modelplane compile examples/multi-cloud --out build/demo
-	@find build/demo -type f | sort
+	@echo "== what one model gets in one environment:"
+	@cd build/demo/prod-us && find models/recommender terraform -type f | sort
 
 lint: install
 	$(BIN)/ruff check .

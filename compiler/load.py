@@ -64,13 +64,38 @@ _SPECIAL_FLOATS = {
 
 @dataclass
 class Document:
-    """One YAML document: plain data plus where each piece came from."""
+    """One YAML document: plain data plus where each piece came from.
+
+    Positions are only needed for diagnostics, which most runs of a CI gate have none of:
+    a document read without them keeps its file's text and finds them, by reading that
+    file once more, the first time a position is asked for.
+    """
 
     file: str  # posix path relative to the root
     index: int  # 0-based position of the document in its file
     data: dict[str, Any]
-    values: dict[PathKey, Pos] = field(default_factory=dict)
-    keys: dict[PathKey, Pos] = field(default_factory=dict)
+    _values: dict[PathKey, Pos] | None = None
+    _keys: dict[PathKey, Pos] | None = None
+    text: str | None = field(default=None, repr=False)
+
+    def _positions(self) -> tuple[dict[PathKey, Pos], dict[PathKey, Pos]]:
+        if self._values is None or self._keys is None:
+            self._values, self._keys = {}, {}
+            if self.text is not None:
+                builder = _Builder(self.file, positions=True)
+                builder.run(_events(self.text))
+                for doc in builder.documents:
+                    if doc.index == self.index:
+                        self._values, self._keys = doc.values, doc.keys
+        return self._values, self._keys
+
+    @property
+    def values(self) -> dict[PathKey, Pos]:
+        return self._positions()[0]
+
+    @property
+    def keys(self) -> dict[PathKey, Pos]:
+        return self._positions()[1]
 
     @property
     def kind(self) -> str | None:
@@ -86,11 +111,12 @@ class Document:
     def pos(self, path: PathKey, *, key: bool = False) -> Pos:
         """Position of the value at path (or of its key), else of its nearest ancestor."""
         path = tuple(path)
+        values, keys = self._positions()
         while True:
-            if key and path in self.keys:
-                return self.keys[path]
-            if path in self.values:
-                return self.values[path]
+            if key and path in keys:
+                return keys[path]
+            if path in values:
+                return values[path]
             if not path:
                 return (1, 1)
             path = path[:-1]
@@ -113,6 +139,10 @@ class Sources:
     texts: dict[str, list[str]] = field(default_factory=dict)  # file -> lines, for excerpts
     files: list[str] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 of its bytes
+
+
+class _NeedPositions(Exception):
+    """A duplicate key, found without positions: read the file again with them."""
 
 
 class _Abort(Exception):
@@ -196,8 +226,9 @@ class _Builder:
     the alias itself.
     """
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, positions: bool = True) -> None:
         self.file = file
+        self.positions = positions  # False: data only; a duplicate key asks for a re-read
         self.count = 0
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.documents: list[Document] = []
@@ -225,6 +256,7 @@ class _Builder:
         anchors = self.anchors
         scalar = _scalar
         core_tags = _CORE_TAGS
+        record = self.positions
         for event in events:
             name = type(event).__name__
             if name == "ScalarEvent":
@@ -250,6 +282,8 @@ class _Builder:
                 if kind != 0:
                     raise _Abort("MP203", "mapping keys must be plain strings", mark)
                 key = str(event.value)
+                if key in parent.container and not record:
+                    raise _NeedPositions
                 if key in parent.container:
                     first = keys[(*parent.path, key)]
                     self.diagnostics.append(
@@ -265,17 +299,22 @@ class _Builder:
                     )
                     parent.key = _DUPLICATE
                 else:
-                    keys[(*parent.path, key)] = pos
+                    if record:
+                        keys[(*parent.path, key)] = pos
                     parent.key = key
                 continue
             # this event is a value
             if parent is None:
                 path: PathKey = ()
+                values[path] = pos  # the document's own position is always kept
+            elif not record:
+                path = ()
             elif parent.is_map:
                 path = (*parent.path, parent.key if parent.key is not _DUPLICATE else "\0dup")
+                values[path] = pos
             else:
                 path = (*parent.path, len(parent.container))
-            values[path] = pos
+                values[path] = pos
             anchor = event.anchor
             if kind == 3:
                 if anchor not in anchors:
@@ -340,7 +379,10 @@ class _Builder:
                 )
             )
             return
-        self.documents.append(Document(self.file, index, data, values, keys))
+        if record:
+            self.documents.append(Document(self.file, index, data, values, keys))
+        else:
+            self.documents.append(Document(self.file, index, data))
 
 
 def _events_c(text: str) -> Iterator[Any]:
@@ -380,15 +422,35 @@ def _yaml_error(file: str, err: Exception) -> Diagnostic:
     return Diagnostic(file, line, column, "MP103", f"invalid YAML: {message}")
 
 
-def parse_text(file: str, text: str) -> tuple[list[Document], list[Diagnostic]]:
-    """Parse one file's text into documents. Never raises for bad input."""
-    builder = _Builder(file)
+def _events(text: str) -> Iterator[Any]:
+    try:
+        return _events_c(text)
+    except ImportError:  # no C parser on this Python
+        return _events_pure(text)
+
+
+def _parse(file: str, text: str, positions: bool) -> _Builder:
+    builder = _Builder(file, positions=positions)
+    try:
+        builder.run(_events_c(text))
+    except ImportError:
+        builder = _Builder(file, positions=positions)
+        builder.run(_events_pure(text))
+    return builder
+
+
+def parse_text(
+    file: str, text: str, *, positions: bool = True
+) -> tuple[list[Document], list[Diagnostic]]:
+    """Parse one file's text into documents. Never raises for bad input.
+
+    positions=False reads data only (faster); the documents find their positions when
+    first asked (Document.pos). A file with a duplicate key is read with positions."""
     try:
         try:
-            builder.run(_events_c(text))
-        except ImportError:
-            builder = _Builder(file)
-            builder.run(_events_pure(text))
+            builder = _parse(file, text, positions)
+        except _NeedPositions:
+            builder = _parse(file, text, True)
     except Exception:
         # The C parser words some errors poorly; the pure one says exactly what and where.
         builder = _Builder(file)
@@ -396,6 +458,9 @@ def parse_text(file: str, text: str) -> tuple[list[Document], list[Diagnostic]]:
             builder.run(_events_pure(text))
         except Exception as err:  # ruamel's YAMLError family: all are the user's input
             return [], [_yaml_error(file, err)]
+    if not positions:
+        for doc in builder.documents:
+            doc.text = text
     return builder.documents, builder.diagnostics
 
 
@@ -446,7 +511,7 @@ def read_file(root: Path, rel: str, sources: Sources) -> list[Document]:
     sources.texts[rel] = text.splitlines()
     sources.files.append(rel)
     sources.hashes[rel] = hashlib.sha256(raw).hexdigest()
-    documents, diagnostics = parse_text(rel, text)
+    documents, diagnostics = parse_text(rel, text, positions=False)
     sources.diagnostics.extend(diagnostics)
     sources.documents.extend(documents)
     return documents

@@ -9,16 +9,46 @@ the data written.
 
 from __future__ import annotations
 
-import json
+import functools
 import math
 import re
 from typing import Any
+
+# What YAML readers do not take raw inside double quotes (controls, DEL, C1 controls with
+# NEL among them, line and paragraph separators, BOM, surrogates, non-characters).
+_ESCAPE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff"\\\\]')
+_NAMED = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    """A YAML double-quoted escape (\\", \\\\, \\n, \\t, \\r, \\xNN, \\uNNNN), so no reader
+    sees a raw NEL, DEL or line separator; other text, "×" or "é", stays readable."""
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
 
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*\Z")
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _string(value: str) -> str:
+    # Cached: the same keys and strings recur across thousands of documents.
+    if _PLAIN.match(value) and value.lower() not in _RESERVED:
+        return value
+    return '"' + _ESCAPE.sub(_escape, value) + '"'
+
+
 def _scalar(value: Any) -> str:
+    if type(value) is str:
+        return _string(value)
     if value is None:
         return "null"
     if value is True:
@@ -38,9 +68,7 @@ def _scalar(value: Any) -> str:
             text = f"{mantissa}.0e{exponent}"
         return text
     if isinstance(value, str):
-        if _PLAIN.match(value) and value.lower() not in _RESERVED:
-            return value
-        return json.dumps(value, ensure_ascii=False)
+        return _string(value)
     raise TypeError(f"not JSON-shaped: {type(value).__name__}")
 
 
@@ -49,7 +77,7 @@ def _emit(value: Any, indent: str, out: list[str]) -> None:
     if isinstance(value, dict):
         for key in sorted(value):
             item = value[key]
-            head = f"{indent}{_scalar(key)}:"
+            head = f"{indent}{_string(key) if type(key) is str else _scalar(key)}:"
             if isinstance(item, dict | list) and item:
                 out.append(head + "\n")
                 _emit(item, indent + "  " if isinstance(item, dict) else indent, out)

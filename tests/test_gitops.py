@@ -108,11 +108,18 @@ def test_a_concurrent_push_is_retried_and_keeps_both_changes(tmp_path: Path) -> 
     git(a, "commit", "-q", "-am", "churn 2.1.0")
     _bump(b, "recommender", "5.1.0", "5.2.0")
     git(b, "commit", "-q", "-am", "recommender 5.2.0")
+    (b / "NOTES.md").write_text("staged in b, not committed\n")
+    git(b, "add", "NOTES.md")
+    (b / "scratch.txt").write_text("untracked in b\n")
     first = run("commit", a, "--push")
     assert first.returncode == 0 and "(pushed)" in first.stdout, first.stderr
     second = run("commit", b, "--push")
     assert second.returncode == 0, second.stderr
     assert "after 2 attempts" in second.stdout
+    # what the person had in b's checkout is still there, as it was
+    assert git(b, "diff", "--cached", "--name-only") == "NOTES.md"
+    assert (b / "scratch.txt").read_text() == "untracked in b\n"
+    assert git(b, "status", "--porcelain", "--", "deploy") == ""
     check = tmp_path / "check"
     git(tmp_path, "clone", "-q", str(bare), str(check))
     assert "version: 2.1.0" in (check / "models" / "churn.yaml").read_text()

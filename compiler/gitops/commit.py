@@ -190,17 +190,14 @@ def _commit_here(
         except git.GitCommandError as err:
             if not _is_rejection(err) or attempts > RETRIES:
                 raise CommitError(f"push to {remote} failed: {err.stderr.strip()}") from None
-        # The remote moved: take our output commit back, catch up, compile again.
+        # The remote moved: take our output commit back (the output folder only; anything
+        # else a person staged or changed stays), catch up, compile again.
         if made:
-            ours = set(compiled.outputs)
-            repo.git.reset("--hard", "HEAD~1")
-            for rel in repo.untracked_files:
-                inside = rel.startswith(where.out_rel.rstrip("/") + "/")
-                if inside and rel[len(where.out_rel) + 1 :] in ours:
-                    os.remove(where.work / rel)  # a file this compile wrote, nothing else
+            repo.git.reset("--soft", "HEAD~1")
+            repo.git.restore("--source=HEAD", "--staged", "--worktree", "--", where.out_rel)
         repo.git.fetch(remote, branch)
         try:
-            repo.git.rebase(f"{remote}/{branch}")
+            repo.git.rebase("--autostash", f"{remote}/{branch}")
         except git.GitCommandError:
             repo.git.rebase("--abort")
             raise CommitError(

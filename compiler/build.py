@@ -82,13 +82,14 @@ def compile_repository(
         source_commit=source_commit or read_source_commit(root, plan.output),
         inputs=dict(sources.hashes),
     )
-    keep = carried_over(target, plan, only_models)
+    previous = Manifest.read(target)  # read once: what to keep, prune and compare with
+    keep = carried_over(previous, plan, only_models)
     compiled.specs, compiled.plan, compiled.out = result.specs, plan, target
     with staging(target) as staged:
         outputs = render_into(plan, staged, only_models=only_models)
         compiled.outputs = outputs
         if check:
-            compiled.stale = stale(target, outputs, manifest, keep)
+            compiled.stale = stale(target, outputs, manifest, keep, previous)
         else:
-            compiled.changes = apply(target, staged, outputs, manifest, keep)
+            compiled.changes = apply(target, staged, outputs, manifest, keep, previous)
     return compiled

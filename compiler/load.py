@@ -556,6 +556,11 @@ def is_spec_root(root: Path) -> bool:
     return (root / PROJECT_FILE).is_file()
 
 
+def output_folder(root: Path) -> str:
+    """The Project's output folder, read from modelplane.yaml alone."""
+    return _project_settings(read_file(root, PROJECT_FILE, Sources(root=root)))[0]
+
+
 def load(root: Path) -> Sources:
     """Read modelplane.yaml first (it names the output folder), then every other spec file."""
     sources = Sources(root=root)

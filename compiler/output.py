@@ -113,11 +113,12 @@ class Changes:
     unchanged: int = 0
 
 
-def carried_over(out: Path, plan: Plan, only_models: set[str] | None = None) -> dict[str, str]:
+def carried_over(
+    previous: Manifest | None, plan: Plan, only_models: set[str] | None = None
+) -> dict[str, str]:
     """Outputs of the previous manifest that this compile keeps without rendering them:
     every file of an environment left out with --env, and with only_models (a compile
     --changed-since), the files of the other Models that still exist."""
-    previous = Manifest.read(out)
     if previous is None:
         return {}
     compiled = {e.name: {m.name for m in e.models} for e in plan.environments}
@@ -139,10 +140,11 @@ def apply(
     outputs: dict[str, str],
     manifest: Manifest,
     keep: dict[str, str] | None = None,
+    previous: Manifest | None = None,
 ) -> Changes:
     """Make out hold exactly the staged files (plus what people put there themselves).
-    keep: earlier outputs that stay listed in the manifest but are not rewritten."""
-    previous = Manifest.read(out)
+    keep: earlier outputs that stay listed in the manifest but are not rewritten;
+    previous: the output folder's manifest.json before this compile."""
     changes = Changes()
     keep = keep or {}
     for rel, digest in sorted(outputs.items()):
@@ -174,7 +176,11 @@ def _remove_empty_parents(folder: Path, stop: Path) -> None:
 
 
 def stale(
-    out: Path, outputs: dict[str, str], manifest: Manifest, keep: dict[str, str] | None = None
+    out: Path,
+    outputs: dict[str, str],
+    manifest: Manifest,
+    keep: dict[str, str] | None = None,
+    previous: Manifest | None = None,
 ) -> list[str]:
     """What differs between out and what the specs compile to now (for --check)."""
     keep = keep or {}
@@ -185,7 +191,6 @@ def stale(
             found.append(f"missing  {rel}")
         elif actual != digest:
             found.append(f"changed  {rel}")
-    previous = Manifest.read(out)
     if previous is not None:
         for rel in sorted(set(previous.outputs) - set(outputs) - set(keep)):
             if (out / rel).is_file():

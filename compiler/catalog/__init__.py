@@ -64,7 +64,3 @@ def not_offered_reason(accelerator: str, cloud: str) -> str:
 
 def clouds_offering(accelerator: str) -> list[str]:
     return [c for c in ("aws", "azure", "gcp") if offering(accelerator, c) is not None]
-
-
-def gpu_memory_gib(accelerator: str) -> int:
-    return int(raw()["accelerators"][accelerator]["gpuMemoryGiB"])

@@ -109,16 +109,14 @@ class _Where:
 
 
 def _locate(root: Path) -> _Where:
-    from compiler.load import load
-    from compiler.validate import validate
+    from compiler.load import output_folder
 
     repo = _repo(root)
     work = Path(str(repo.working_tree_dir)).resolve()
     root = root.resolve()
     root_rel = root.relative_to(work).as_posix()
     root_rel = "" if root_rel == "." else root_rel
-    result = validate(load(root))
-    output = result.specs.project.obj.spec.output if result.specs.project else "deploy"
+    output = output_folder(root)  # the compile that follows validates everything
     out_rel = (PurePosixPath(root_rel) / output).as_posix() if root_rel else output
     return _Where(repo, work, root, root_rel, out_rel, output)
 

@@ -9,7 +9,7 @@ install: $(VENV)/.installed
 
 # pip's own chatter goes to a log that is shown only when the install fails.
 $(VENV)/.installed: pyproject.toml
-	@echo "== installing modelplane and its test tools into $(VENV) (log: $(VENV)/install.log)"
+	@echo "== installing modelkiln and its test tools into $(VENV) (log: $(VENV)/install.log)"
 	$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@$(BIN)/pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
@@ -18,14 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	@echo "== modelplane validate examples/quickstart"
-	$(BIN)/modelplane validate examples/quickstart
-	@echo "== modelplane validate examples/multi-cloud"
-	$(BIN)/modelplane validate examples/multi-cloud
-	@echo "== modelplane validate examples/broken/gpus-exceed-pool (a mistake, on purpose)"
-	-$(BIN)/modelplane validate examples/broken/gpus-exceed-pool
-	@echo "== modelplane compile examples/multi-cloud --out build/demo"
-	$(BIN)/modelplane compile examples/multi-cloud --out build/demo
+	@echo "== modelkiln validate examples/quickstart"
+	$(BIN)/modelkiln validate examples/quickstart
+	@echo "== modelkiln validate examples/multi-cloud"
+	$(BIN)/modelkiln validate examples/multi-cloud
+	@echo "== modelkiln validate examples/broken/gpus-exceed-pool (a mistake, on purpose)"
+	-$(BIN)/modelkiln validate examples/broken/gpus-exceed-pool
+	@echo "== modelkiln compile examples/multi-cloud --out build/demo"
+	$(BIN)/modelkiln compile examples/multi-cloud --out build/demo
 	@echo "== what one model gets in one environment:"
 	@cd build/demo/prod-us && find models/recommender terraform -type f | sort
 
@@ -42,7 +42,7 @@ unit: install
 test: lint typecheck unit
 
 schemas: install
-	$(BIN)/modelplane schema --out schemas
+	$(BIN)/modelkiln schema --out schemas
 
 bench: install
 	$(BIN)/python benchmarks/bench_validate.py

@@ -1,4 +1,4 @@
-"""Whole-process timing of `modelplane compile` on the 1,000-model repository (2
+"""Whole-process timing of `modelkiln compile` on the 1,000-model repository (2
 environments, 2,000 pipelines), with a profile of where the time goes.
 
 Usage: python benchmarks/bench_compile.py [--runs 3] [--profile]
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also profile one in-process run")
     args = parser.parse_args()
-    exe = str(Path(sys.executable).with_name("modelplane"))
+    exe = str(Path(sys.executable).with_name("modelkiln"))
     repo = generate(HERE / ".work" / "repo-1000", models=1000, envs=2)
     samples = []
     for _ in range(args.runs):

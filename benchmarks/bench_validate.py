@@ -1,7 +1,7 @@
-"""Whole-process timings of `modelplane validate`, each against its floor.
+"""Whole-process timings of `modelkiln validate`, each against its floor.
 
 Two floors, each a whole process over the same files: `parse` only reads them and runs
-ruamel.yaml's C parser over every event (what modelplane's loader is built on, the least
+ruamel.yaml's C parser over every event (what modelkiln's loader is built on, the least
 any loader that keeps positions can cost), and `safe load` builds plain Python objects
 with ruamel.yaml's safe loader (what a YAML-reading tool usually pays). Reports the median
 of several runs. Usage: python benchmarks/bench_validate.py [--runs 7]
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    exe = str(Path(sys.executable).with_name("modelplane"))
+    exe = str(Path(sys.executable).with_name("modelkiln"))
     work = HERE / ".work"
     big = generate(work / "repo-1000", models=1000, envs=2)
     cases = [

@@ -26,7 +26,7 @@ DATA_SOURCES = 50
 
 def project(envs: int) -> str:
     lines = [
-        "apiVersion: modelplane.io/v1alpha1",
+        "apiVersion: modelkiln.dev/v1alpha1",
         "kind: Project",
         "metadata: {name: bench}",
         "spec:",
@@ -53,14 +53,14 @@ def project(envs: int) -> str:
 
 def pool(name: str, accelerator: str, gpus: int, max_nodes: int) -> str:
     return (
-        "apiVersion: modelplane.io/v1alpha1\nkind: GpuPool\n"
+        "apiVersion: modelkiln.dev/v1alpha1\nkind: GpuPool\n"
         f"metadata: {{name: {name}}}\nspec:\n  accelerator: {accelerator}\n"
         f"  gpusPerNode: {gpus}\n  minNodes: 0\n  maxNodes: {max_nodes}\n  spot: true\n"
     )
 
 
 def data_source(i: int) -> str:
-    return f"""apiVersion: modelplane.io/v1alpha1
+    return f"""apiVersion: modelkiln.dev/v1alpha1
 kind: DataSource
 metadata: {{name: source-{i}, owner: data-team}}
 spec:
@@ -83,7 +83,7 @@ def model(i: int) -> str:
     serve_pool = POOLS[2 + i % SERVE_POOLS][0]
     nodes = 2 if i % 10 == 0 else 1
     distributed = "    distributed: {strategy: ddp}\n" if nodes > 1 else ""
-    return f"""apiVersion: modelplane.io/v1alpha1
+    return f"""apiVersion: modelkiln.dev/v1alpha1
 kind: Model
 metadata:
   name: model-{i:04d}
@@ -134,7 +134,7 @@ def generate(out: Path, models: int = 1000, envs: int = 2) -> Path:
     (out / "pools").mkdir(parents=True)
     (out / "data").mkdir()
     (out / "models").mkdir()
-    (out / "modelplane.yaml").write_text(project(envs))
+    (out / "modelkiln.yaml").write_text(project(envs))
     for name, accelerator, gpus, max_nodes in POOLS:
         (out / "pools" / f"{name}.yaml").write_text(pool(name, accelerator, gpus, max_nodes))
     for i in range(DATA_SOURCES):

@@ -1,3 +1,3 @@
-"""modelplane: validate ML specs and compile them to Kubeflow, Terraform and KServe."""
+"""modelkiln: validate ML specs and compile them to Kubeflow, Terraform and KServe."""
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ FORMATS = ("text", "json", "github", "sarif")
 
 
 def _fail_usage(message: str, hint: str | None = None) -> None:
-    click.echo(f"modelplane: error: {message}", err=True)
+    click.echo(f"modelkiln: error: {message}", err=True)
     if hint:
         click.echo(f"  hint: {hint}", err=True)
     sys.exit(2)
@@ -41,7 +41,7 @@ def _spec_root(root: Path) -> Path:
     if not is_spec_root(root):
         _fail_usage(
             f"{root} is not a spec repository: it has no {PROJECT_FILE}",
-            "run `modelplane init DIR` to start one",
+            "run `modelkiln init DIR` to start one",
         )
     return root
 
@@ -75,9 +75,9 @@ def _print_text(diagnostics: list[Diagnostic], texts: dict[str, list[str]]) -> N
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="modelplane")
+@click.version_option(__version__, prog_name="modelkiln")
 def main() -> None:
-    """modelplane: validate ML specs and compile them for Kubeflow, Terraform and KServe."""
+    """modelkiln: validate ML specs and compile them for Kubeflow, Terraform and KServe."""
     # A short-lived process that builds many small objects and frees them at exit: the
     # cyclic collector only costs time here (about a fifth of a large validate).
     gc.disable()
@@ -174,7 +174,7 @@ def compile_command(
         if compiled.stale:
             click.echo(
                 f"{compiled.out} is stale: {_plural(len(compiled.stale), 'file')} differ from "
-                "the specs; run `modelplane compile` and commit the result"
+                "the specs; run `modelkiln compile` and commit the result"
             )
             sys.exit(1)
         click.echo(f"{compiled.out} is up to date ({_plural(len(compiled.outputs), 'file')})")
@@ -260,7 +260,7 @@ def commit_command(
         _fail_usage(str(err), err.hint)
         return
     except CommitError as err:
-        click.echo(f"modelplane: error: {err}", err=True)
+        click.echo(f"modelkiln: error: {err}", err=True)
         sys.exit(1)
     if result is None:
         _report(compiled.diagnostics, compiled.texts, "text")
@@ -333,4 +333,4 @@ def init(directory: Path, name: str | None) -> None:
         return
     for path in written:
         click.echo(f"created {path}")
-    click.echo(f"next: modelplane validate {directory}")
+    click.echo(f"next: modelkiln validate {directory}")

@@ -81,7 +81,7 @@ def format_github(diagnostics: Sequence[Diagnostic]) -> str:
                 f"file={_escape_property(d.file)}",
                 f"line={d.line}",
                 f"col={d.column}",
-                f"title={_escape_property('modelplane ' + d.code)}",
+                f"title={_escape_property('modelkiln ' + d.code)}",
             ]
         )
         lines.append(f"::{d.severity} {props}::{_escape_data(message)}")
@@ -100,7 +100,7 @@ def format_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
             "id": code,
             "name": CODES[code].name if code in CODES else code,
             "shortDescription": {"text": CODES[code].summary if code in CODES else code},
-            "helpUri": f"https://github.com/modelplane/modelplane/blob/main/docs/diagnostics.md#{code.lower()}",
+            "helpUri": f"https://github.com/modelkiln/modelkiln/blob/main/docs/diagnostics.md#{code.lower()}",
         }
         for code in used
     ]
@@ -131,9 +131,9 @@ def format_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
             {
                 "tool": {
                     "driver": {
-                        "name": "modelplane",
+                        "name": "modelkiln",
                         "version": tool_version,
-                        "informationUri": "https://github.com/modelplane/modelplane",
+                        "informationUri": "https://github.com/modelkiln/modelkiln",
                         "rules": rules,
                     }
                 },

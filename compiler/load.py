@@ -20,7 +20,10 @@ from typing import Any
 
 from compiler.diagnostics import Diagnostic
 
-PROJECT_FILE = "modelplane.yaml"
+PROJECT_FILE = "modelkiln.yaml"
+# The 0.1 names (the project was called modelplane): recognised only to say what to rename.
+LEGACY_PROJECT_FILE = "modelplane.yaml"
+LEGACY_API_GROUP = "modelplane.io/"
 DEFAULT_OUTPUT = "deploy"
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES_PER_FILE = 200_000
@@ -280,7 +283,7 @@ class _Builder:
             if parent is not None and parent.is_map and parent.key is None:
                 # this event is a key
                 if kind != 0:
-                    raise _Abort("MP203", "mapping keys must be plain strings", mark)
+                    raise _Abort("MK203", "mapping keys must be plain strings", mark)
                 key = str(event.value)
                 if key in parent.container and not record:
                     raise _NeedPositions
@@ -291,9 +294,9 @@ class _Builder:
                             self.file,
                             pos[0],
                             pos[1],
-                            "MP105",
+                            "MK105",
                             f"duplicate key '{key}' (first defined at line {first[0]})",
-                            "remove one of them; YAML keeps only one and modelplane refuses "
+                            "remove one of them; YAML keeps only one and modelkiln refuses "
                             "to guess which",
                         )
                     )
@@ -318,7 +321,7 @@ class _Builder:
             anchor = event.anchor
             if kind == 3:
                 if anchor not in anchors:
-                    raise _Abort("MP103", f"invalid YAML: undefined alias '{anchor}'", mark)
+                    raise _Abort("MK103", f"invalid YAML: undefined alias '{anchor}'", mark)
                 value, size = anchors[anchor]
                 self.count += size
             else:
@@ -332,9 +335,9 @@ class _Builder:
                                 self.file,
                                 pos[0],
                                 pos[1],
-                                "MP112",
+                                "MK112",
                                 f"unsupported YAML tag '{tag}'",
-                                "modelplane reads plain YAML: strings, numbers, booleans, "
+                                "modelkiln reads plain YAML: strings, numbers, booleans, "
                                 "lists and mappings",
                             )
                         )
@@ -344,12 +347,12 @@ class _Builder:
                         anchors[anchor] = (value, 1)
                 else:
                     if len(stack) >= MAX_DEPTH:
-                        raise _Abort("MP113", f"nesting deeper than {MAX_DEPTH} levels", mark)
+                        raise _Abort("MK113", f"nesting deeper than {MAX_DEPTH} levels", mark)
                     value = {} if kind == 1 else []
                     stack.append(_Frame(value, path, anchor, self.count - 1))
             if self.count > MAX_NODES_PER_FILE:
                 raise _Abort(
-                    "MP106",
+                    "MK106",
                     f"the file expands to more than {MAX_NODES_PER_FILE} YAML nodes "
                     "(anchors and aliases count once per use)",
                     mark,
@@ -373,7 +376,7 @@ class _Builder:
                     self.file,
                     line,
                     column,
-                    "MP107",
+                    "MK107",
                     "a document must be a mapping with apiVersion, kind, metadata and spec, "
                     f"not a {'list' if isinstance(data, list) else type(data).__name__}",
                 )
@@ -415,11 +418,11 @@ def _yaml_error(file: str, err: Exception) -> Diagnostic:
             file,
             line,
             column,
-            "MP104",
+            "MK104",
             "a tab character where YAML allows only spaces",
             "indent with spaces; YAML forbids tabs in indentation",
         )
-    return Diagnostic(file, line, column, "MP103", f"invalid YAML: {message}")
+    return Diagnostic(file, line, column, "MK103", f"invalid YAML: {message}")
 
 
 def _events(text: str) -> Iterator[Any]:
@@ -475,7 +478,7 @@ def decode(file: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
             file,
             line,
             column,
-            "MP102",
+            "MK102",
             f"the file is not valid UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start})",
             "save the file as UTF-8",
         )
@@ -492,7 +495,7 @@ def read_file(root: Path, rel: str, sources: Sources) -> list[Document]:
                     rel,
                     1,
                     1,
-                    "MP101",
+                    "MK101",
                     f"the file is {size} bytes, over the limit of {MAX_FILE_BYTES} bytes",
                     "split it into several files",
                 )
@@ -501,7 +504,7 @@ def read_file(root: Path, rel: str, sources: Sources) -> list[Document]:
         raw = path.read_bytes()
     except OSError as err:
         sources.diagnostics.append(
-            Diagnostic(rel, 1, 1, "MP103", f"cannot read the file: {err.strerror}")
+            Diagnostic(rel, 1, 1, "MK103", f"cannot read the file: {err.strerror}")
         )
         return []
     text, problem = decode(rel, raw)
@@ -553,17 +556,31 @@ def _project_settings(documents: list[Document]) -> tuple[str, list[str]]:
 
 
 def is_spec_root(root: Path) -> bool:
-    return (root / PROJECT_FILE).is_file()
+    """A spec root has modelkiln.yaml, or only the 0.1 name (which load() reports as MK114)."""
+    return (root / PROJECT_FILE).is_file() or (root / LEGACY_PROJECT_FILE).is_file()
 
 
 def output_folder(root: Path) -> str:
-    """The Project's output folder, read from modelplane.yaml alone."""
+    """The Project's output folder, read from modelkiln.yaml alone."""
     return _project_settings(read_file(root, PROJECT_FILE, Sources(root=root)))[0]
 
 
 def load(root: Path) -> Sources:
-    """Read modelplane.yaml first (it names the output folder), then every other spec file."""
+    """Read modelkiln.yaml first (it names the output folder), then every other spec file."""
     sources = Sources(root=root)
+    if not (root / PROJECT_FILE).is_file() and (root / LEGACY_PROJECT_FILE).is_file():
+        sources.diagnostics.append(
+            Diagnostic(
+                LEGACY_PROJECT_FILE,
+                1,
+                1,
+                "MK114",
+                f"{LEGACY_PROJECT_FILE} is the 0.1 name of the Project file",
+                f"modelplane was renamed modelkiln: `git mv {LEGACY_PROJECT_FILE} {PROJECT_FILE}`"
+                f" and set apiVersion: modelkiln.dev/v1alpha1 in every spec",
+            )
+        )
+        return sources
     project_docs = read_file(root, PROJECT_FILE, sources)
     output, exclude = _project_settings(project_docs)
     for rel in discover(root, output, exclude):

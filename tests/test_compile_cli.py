@@ -1,4 +1,4 @@
-"""`modelplane compile` as a user runs it."""
+"""`modelkiln compile` as a user runs it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_compile_writes_the_rendered_tree(tmp_path: Path) -> None:
     assert set(manifest["inputs"]) == {
         p.relative_to(repo).as_posix() for p in repo.rglob("*.yaml") if "deploy" not in p.parts
     }
-    assert manifest["compiler"].startswith("modelplane ") and manifest["sourceCommit"] is None
+    assert manifest["compiler"].startswith("modelkiln ") and manifest["sourceCommit"] is None
     assert "prod-us: 2 pipelines; GPUs 1-40;" in proc.stdout
     again = run("compile", repo)
     assert again.returncode == 0
@@ -65,7 +65,7 @@ def test_invalid_specs_compile_nothing(tmp_path: Path) -> None:
     model = repo / "models" / "fraud-detector.yaml"
     model.write_text(model.read_text().replace("gpus: 4, cpu", "gpus: 16, cpu"))
     proc = run("compile", repo)
-    assert proc.returncode == 1 and "MP305" in proc.stdout
+    assert proc.returncode == 1 and "MK305" in proc.stdout
     assert not (repo / "deploy").exists()
 
 

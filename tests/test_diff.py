@@ -1,4 +1,4 @@
-"""`modelplane diff` against real git repositories (no mocks): the base revision compiled
+"""`modelkiln diff` against real git repositories (no mocks): the base revision compiled
 from a temporary worktree, the head from the working tree, the user's checkout untouched."""
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def test_base_without_specs_or_invalid(tmp_path: Path) -> None:
     text, code = diff(root, "HEAD", "json")
     assert code == 0, text
     doc = json.loads(text)
-    assert "has no modelplane.yaml at ml" in doc["base_note"]
+    assert "has no modelkiln.yaml at ml" in doc["base_note"]
     assert doc["models"]["added"] == ["churn", "recommender", "ticket-router"]
     assert doc["artifacts"]["changed"] == [] and doc["artifacts"]["removed"] == []
     assert doc["environments"]["staging"]["gpus"]["base"] == [0, 0]

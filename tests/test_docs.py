@@ -12,6 +12,6 @@ def test_diagnostics_doc_is_current() -> None:
 
 
 def test_codes_are_well_formed() -> None:
-    assert all(len(code) == 5 and code.startswith("MP") for code in CODES)
+    assert all(len(code) == 5 and code.startswith("MK") for code in CODES)
     names = [c.name for c in CODES.values()]
     assert len(names) == len(set(names))

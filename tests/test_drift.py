@@ -234,19 +234,19 @@ def test_main_scores_prints_and_pushes(
 
     assert len(pushgateway.puts) == 1
     path, content_type, body = pushgateway.puts[0]
-    assert path == "/metrics/job/modelplane-drift/model/fraud/environment/prod"
+    assert path == "/metrics/job/modelkiln-drift/model/fraud/environment/prod"
     assert content_type == "text/plain; version=0.0.4"
     labels = 'model="fraud",environment="prod",feature="amount",method="psi"'
-    assert f"modelplane_drift_score{{{labels}}} " in body
+    assert f"modelkiln_drift_score{{{labels}}} " in body
     pushed = {
         line.split(" ")[0]: float(line.split(" ")[1])
         for line in body.splitlines()
         if not line.startswith("#")
     }
-    score = pushed[f"modelplane_drift_score{{{labels}}}"]
+    score = pushed[f"modelkiln_drift_score{{{labels}}}"]
     assert score == pytest.approx(by_feature["amount"]["score"])
-    assert score > pushed[f"modelplane_drift_threshold{{{labels}}}"] == 0.2
-    assert 'modelplane_drift_last_run_timestamp_seconds{model="fraud",environment="prod"}' in body
+    assert score > pushed[f"modelkiln_drift_threshold{{{labels}}}"] == 0.2
+    assert 'modelkiln_drift_last_run_timestamp_seconds{model="fraud",environment="prod"}' in body
 
 
 def test_dry_run_pushes_nothing(tmp_path: Path, pushgateway: Pushgateway) -> None:
@@ -352,14 +352,14 @@ def test_exposition_is_deterministic_and_escapes_labels() -> None:
     labels = 'model="m",environment="e",feature="a\\"b\\\\c\\nd",method="ks"'
     samples = [line for line in text.splitlines() if not line.startswith("#")]
     assert samples == [
-        f"modelplane_drift_score{{{labels}}} 0.5",
-        f"modelplane_drift_threshold{{{labels}}} 0.1",
-        'modelplane_drift_last_run_timestamp_seconds{model="m",environment="e"} 1700000000.5',
+        f"modelkiln_drift_score{{{labels}}} 0.5",
+        f"modelkiln_drift_threshold{{{labels}}} 0.1",
+        'modelkiln_drift_last_run_timestamp_seconds{model="m",environment="e"} 1700000000.5',
     ]
     for name in (
-        "modelplane_drift_score",
-        "modelplane_drift_threshold",
-        "modelplane_drift_last_run_timestamp_seconds",
+        "modelkiln_drift_score",
+        "modelkiln_drift_threshold",
+        "modelkiln_drift_last_run_timestamp_seconds",
     ):
         assert f"# TYPE {name} gauge" in text
         assert f"# HELP {name} " in text
@@ -369,7 +369,7 @@ def test_push_quotes_the_grouping_key(pushgateway: Pushgateway) -> None:
     drift_job.push(pushgateway.url + "/", "fraud v2", "eu/prod", "x 1\n")
     assert pushgateway.puts == [
         (
-            "/metrics/job/modelplane-drift/model/fraud%20v2/environment/eu%2Fprod",
+            "/metrics/job/modelkiln-drift/model/fraud%20v2/environment/eu%2Fprod",
             "text/plain; version=0.0.4",
             "x 1\n",
         )

@@ -51,8 +51,8 @@ def test_commit_back_touches_only_the_output_and_is_idempotent(tmp_path: Path) -
     assert files and all(f.startswith("deploy/") for f in files)
     body = git(repo, "log", "-1", "--format=%B")
     first = git(repo, "rev-list", "--max-parents=0", "HEAD")
-    assert f"Modelplane-Source-Commit: {first}" in body
-    assert "Modelplane-Compiler: modelplane " in body
+    assert f"Modelkiln-Source-Commit: {first}" in body
+    assert "Modelkiln-Compiler: modelkiln " in body
     assert git(repo, "diff", "--cached", "--name-only") == "NOTES.md"  # still staged
     again = run("commit", repo)
     assert again.returncode == 0 and "no commit" in again.stdout
@@ -126,11 +126,11 @@ def test_a_concurrent_push_is_retried_and_keeps_both_changes(tmp_path: Path) -> 
     assert "version: 5.2.0" in (check / "models" / "recommender.yaml").read_text()
     isvc = check / "deploy" / "prod-us" / "models"
     assert (
-        'modelplane.io/version: "2.1.0"'
+        'modelkiln.dev/version: "2.1.0"'
         in (isvc / "churn/serving/inferenceservice.yaml").read_text()
     )
     assert (
-        'modelplane.io/version: "5.2.0"'
+        'modelkiln.dev/version: "5.2.0"'
         in (isvc / "recommender/serving/inferenceservice.yaml").read_text()
     )
     assert run("compile", check, "--check").returncode == 0

@@ -78,7 +78,7 @@ def test_train_executor_matches_spec_and_pool() -> None:
     ]
     env_vars = {e["name"]: e["value"] for e in container["env"]}
     assert env_vars["WANDB_PROJECT"] == "fraud"
-    assert env_vars["MODELPLANE_STORAGE_URI"] == "gs://acme-models/fraud-detector/3.2.0"
+    assert env_vars["MODELKILN_STORAGE_URI"] == "gs://acme-models/fraud-detector/3.2.0"
     # the user's command and args reach the image unchanged, hyperparameters follow
     args = container["args"]
     assert args[3:8] == ["python", "-m", "fraud.train", "--epochs", "20"]
@@ -171,7 +171,7 @@ def test_mlflow_tracking_environment() -> None:
     env_vars = {e["name"]: e["value"] for e in container["env"]}
     assert env_vars["MLFLOW_TRACKING_URI"] == "https://mlflow.acme.internal"
     assert env_vars["MLFLOW_EXPERIMENT_NAME"] == "churn-prod-us"
-    assert env_vars["MODELPLANE_MODEL_VERSION"] == "2.0.3"
+    assert env_vars["MODELKILN_MODEL_VERSION"] == "2.0.3"
     # the quickstart has no tracking server: no MLflow variables
     container, _ = _train_executor("quickstart", "prod", "fraud-detector")
     assert not any(e["name"].startswith("MLFLOW_") for e in container["env"])
@@ -181,7 +181,7 @@ def test_builtin_step_images_follow_the_project() -> None:
     spec, _ = pipeline_docs("multi-cloud")["prod-us/models/churn/pipeline.yaml"]
     executors = spec["deploymentSpec"]["executors"]
     gate = executors["exec-check-gates"]["container"]
-    assert gate["image"] == "registry.acme.internal/modelplane/steps:0.1.0"
+    assert gate["image"] == "registry.acme.internal/modelkiln/steps:0.1.0"
     assert "pip install" not in " ".join(gate["command"])  # air-gapped: nothing installed
     spec, _ = pipeline_docs("quickstart")["prod/models/fraud-detector/pipeline.yaml"]
     check = spec["deploymentSpec"]["executors"]["exec-check-data"]["container"]

@@ -45,7 +45,7 @@ def test_multi_document_and_empty_documents() -> None:
 
 def test_duplicate_key_points_at_second() -> None:
     _, diags = parse_text("f.yaml", "a: 1\nb: 2\na: 3\n")
-    assert [(d.code, d.line, d.column) for d in diags] == [("MP105", 3, 1)]
+    assert [(d.code, d.line, d.column) for d in diags] == [("MK105", 3, 1)]
     assert "line 1" in diags[0].message
 
 
@@ -58,44 +58,44 @@ def test_alias_bomb_fails_fast() -> None:
     start = time.perf_counter()
     docs, diags = parse_text("bomb.yaml", text)
     assert time.perf_counter() - start < 1.0
-    assert docs == [] and [d.code for d in diags] == ["MP106"]
+    assert docs == [] and [d.code for d in diags] == ["MK106"]
 
 
 def test_deep_nesting_refused() -> None:
     text = "a: " + "[" * 500 + "]" * 500 + "\n"
     _, diags = parse_text("deep.yaml", text)
-    assert [d.code for d in diags] == ["MP113"]
+    assert [d.code for d in diags] == ["MK113"]
 
 
 def test_tab_indentation() -> None:
     _, diags = parse_text("t.yaml", "spec:\n\tname: x\n")
-    assert [(d.code, d.line) for d in diags] == [("MP104", 2)]
+    assert [(d.code, d.line) for d in diags] == [("MK104", 2)]
     assert diags[0].hint and "spaces" in diags[0].hint
 
 
 def test_syntax_error_position() -> None:
     _, diags = parse_text("s.yaml", "a: [1, 2\nb: 3\n")
-    assert diags[0].code == "MP103" and diags[0].line >= 2
+    assert diags[0].code == "MK103" and diags[0].line >= 2
 
 
 def test_non_mapping_document() -> None:
     _, diags = parse_text("l.yaml", "- a\n- b\n")
-    assert [(d.code, d.line, d.column) for d in diags] == [("MP107", 1, 1)]
+    assert [(d.code, d.line, d.column) for d in diags] == [("MK107", 1, 1)]
 
 
 def test_unsupported_tag() -> None:
     _, diags = parse_text("t.yaml", "a: !!python/object:os.system echo\n")
-    assert [d.code for d in diags] == ["MP112"]
+    assert [d.code for d in diags] == ["MK112"]
 
 
 def test_non_utf8_position() -> None:
     text, diag = decode("b.yaml", b"a: 1\nb: caf\xe9\n")
     assert text is None and diag is not None
-    assert (diag.code, diag.line, diag.column) == ("MP102", 2, 7)
+    assert (diag.code, diag.line, diag.column) == ("MK102", 2, 7)
 
 
 def test_size_limit_and_discovery(tmp_path: Path) -> None:
-    (tmp_path / "modelplane.yaml").write_text("apiVersion: modelplane.io/v1alpha1\n")
+    (tmp_path / "modelkiln.yaml").write_text("apiVersion: modelkiln.dev/v1alpha1\n")
     (tmp_path / "big.yaml").write_bytes(b"a: " + b"x" * (MAX_FILE_BYTES + 1))
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "x.yaml").write_text("- not read\n")
@@ -104,5 +104,5 @@ def test_size_limit_and_discovery(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.yml").write_text("a: 1\n")
     sources = load(tmp_path)
-    assert sources.files == ["modelplane.yaml", "sub/b.yml"]
-    assert [(d.file, d.code) for d in sources.diagnostics] == [("big.yaml", "MP101")]
+    assert sources.files == ["modelkiln.yaml", "sub/b.yml"]
+    assert [(d.file, d.code) for d in sources.diagnostics] == [("big.yaml", "MK101")]

@@ -86,7 +86,7 @@ def test_data_check_failure_fails_the_local_run(tmp_path: Path) -> None:
 def test_gate_then_register_runs_locally(tmp_path: Path) -> None:
     storage = tmp_path / "models" / "fraud" / "1.0.0"
     _pipeline(0.95, str(storage))()
-    record = json.loads((storage / "modelplane-lineage.json").read_text())
+    record = json.loads((storage / "modelkiln-lineage.json").read_text())
     assert record["metrics"] == {"auc": 0.95}
     assert record["dataVersions"] == {"transactions": "v1"}
 

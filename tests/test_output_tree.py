@@ -1,4 +1,4 @@
-"""The output tree: pruning only what modelplane wrote, hand-placed files, failed
+"""The output tree: pruning only what modelkiln wrote, hand-placed files, failed
 compiles, and the --check drift gate."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_failed_compile_leaves_previous_output_intact(tmp_path: Path) -> None:
     model = repo / "models" / "churn.yaml"
     model.write_text(model.read_text().replace("memory: 64Gi", "memory: 64GB"))
     proc = run("compile", repo)
-    assert proc.returncode == 1 and "MP206" in proc.stdout
+    assert proc.returncode == 1 and "MK206" in proc.stdout
     assert {p: p.read_bytes() for p in deploy.rglob("*") if p.is_file()} == snapshot
     assert not list(repo.glob(".deploy.staging-*"))  # no staging folder left behind
 

@@ -37,7 +37,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     registry: Registry = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
     )
-    return jsonschema.Draft202012Validator(schemas["modelplane.schema.json"], registry=registry)
+    return jsonschema.Draft202012Validator(schemas["modelkiln.schema.json"], registry=registry)
 
 
 @pytest.mark.parametrize("example", ["quickstart", "multi-cloud"])
@@ -51,7 +51,7 @@ def test_examples_pass_the_schemas(example: str) -> None:
 def test_schema_rejects_unknown_field() -> None:
     validator = _validator()
     doc = {
-        "apiVersion": "modelplane.io/v1alpha1",
+        "apiVersion": "modelkiln.dev/v1alpha1",
         "kind": "GpuPool",
         "metadata": {"name": "p"},
         "spec": {"accelerator": "nvidia-l4", "gpusPerNode": 1, "maxNodes": 1, "gpuPerNode": 1},

@@ -133,7 +133,7 @@ def test_given_max_replicas_too_low_for_the_peak(tmp_path: Path) -> None:
     )
     model.write_text(text)
     (diag,) = validate(load(repo)).diagnostics
-    assert diag.code == "MP312" and "at least 7" in str(diag.hint)
+    assert diag.code == "MK312" and "at least 7" in str(diag.hint)
     lines = text.splitlines()
     assert diag.line == next(i for i, s in enumerate(lines, 1) if "maxReplicas: 3" in s)
 
@@ -143,7 +143,7 @@ def test_pool_too_small_names_pool_and_shortfall(tmp_path: Path) -> None:
     pools = repo / "pools" / "gpu-pools.yaml"
     pools.write_text(pools.read_text().replace("maxNodes: 12", "maxNodes: 8"))
     (diag,) = validate(load(repo)).diagnostics
-    assert diag.code == "MP313" and diag.file == "pools/gpu-pools.yaml"
+    assert diag.code == "MK313" and diag.file == "pools/gpu-pools.yaml"
     assert "'l4-serve'" in diag.message and "3 short" in diag.message
     assert diag.hint == "raise maxNodes to 11, or lower the models' maxReplicas"
 

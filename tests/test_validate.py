@@ -32,7 +32,7 @@ def test_override_problem_points_into_override(quickstart: Path) -> None:
         + "  environments:\n    prod:\n      serving:\n        slo: {availability: 100}\n"
     )
     (diag,) = _run(quickstart)
-    assert diag.code == "MP210"
+    assert diag.code == "MK210"
     assert diag.line == _line_of(model, "availability: 100")
     assert "environment 'prod'" in diag.message
 
@@ -45,14 +45,14 @@ def test_base_problem_reported_once_across_environments(tmp_path: Path) -> None:
     model = repo / "models" / "churn.yaml"
     model.write_text(model.read_text().replace("memory: 64Gi", "memory: 64GB"))
     diags = _run(repo)
-    assert [(d.code, d.line) for d in diags] == [("MP206", _line_of(model, "64GB"))]
+    assert [(d.code, d.line) for d in diags] == [("MK206", _line_of(model, "64GB"))]
 
 
 def test_override_for_unknown_environment(quickstart: Path) -> None:
     model = quickstart / "models" / "fraud-detector.yaml"
     model.write_text(model.read_text() + "  environments:\n    prd:\n      data: []\n")
     (diag,) = _run(quickstart)
-    assert (diag.code, diag.line) == ("MP304", _line_of(model, "prd:"))
+    assert (diag.code, diag.line) == ("MK304", _line_of(model, "prd:"))
     assert diag.hint == "did you mean 'prod'?"
 
 
@@ -65,17 +65,17 @@ def test_pool_missing_from_environment_named(tmp_path: Path) -> None:
     text = model.read_text()
     model.write_text(text[: text.index("  environments:")])  # drop the prod-eu override
     diags = _run(repo)
-    assert [d.code for d in diags] == ["MP308"]
+    assert [d.code for d in diags] == ["MK308"]
     assert "prod-eu" in diags[0].message and diags[0].line == _line_of(model, "pool: l4-serve")
 
 
 def test_monthly_cost_policy(quickstart: Path) -> None:
-    project = quickstart / "modelplane.yaml"
+    project = quickstart / "modelkiln.yaml"
     project.write_text(
         project.read_text().replace("maxMonthlyCostUsd: 25000", "maxMonthlyCostUsd: 100")
     )
     (diag,) = _run(quickstart)
-    assert diag.code == "MP404" and diag.file == "modelplane.yaml"
+    assert diag.code == "MK404" and diag.file == "modelkiln.yaml"
     assert "a100-train" in diag.message and "prod" in diag.message
 
 
@@ -86,4 +86,4 @@ def test_schema_errors_in_one_document_do_not_hide_others(quickstart: Path) -> N
     data.write_text(data.read_text().replace("freshness: 24h", "freshness: 1 day"))
     codes = sorted(d.code for d in _run(quickstart))
     # the misspelt field is reported with a hint, the missing one it stands for is not
-    assert codes == ["MP201", "MP207"]
+    assert codes == ["MK201", "MK207"]

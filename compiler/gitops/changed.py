@@ -1,7 +1,7 @@
 """`compile --changed-since REF`: the Models whose output can differ from REF's.
 
 A Model is affected when its own document changed, or a DataSource or GpuPool document
-it uses; a change to modelplane.yaml (the Project) affects every Model. The documents of
+it uses; a change to modelkiln.yaml (the Project) affects every Model. The documents of
 changed files are compared on both sides (REF's version via `git show`), so renames and
 deletions count too, and unchanged neighbours in a multi-document file do not. The rest
 of the output is kept as it is; a test checks that the result equals a full compile.

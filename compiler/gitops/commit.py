@@ -1,4 +1,4 @@
-"""`modelplane commit`: compile, then commit the output folder back to git.
+"""`modelkiln commit`: compile, then commit the output folder back to git.
 
 Two modes. On the current branch, the output folder is committed on top of the specs it
 was compiled from (`git commit --only`, so nothing else a person staged goes with it).
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from git import Repo
 
 RETRIES = 3
-TRAILER_SOURCE = "Modelplane-Source-Commit"
-TRAILER_COMPILER = "Modelplane-Compiler"
+TRAILER_SOURCE = "Modelkiln-Source-Commit"
+TRAILER_COMPILER = "Modelkiln-Compiler"
 
 
 class CommitError(Exception):
@@ -77,9 +77,9 @@ def message(paths: list[str], out_rel: str, source: str | None, custom: str | No
         subject = custom
     elif models:
         shown = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
-        subject = f"modelplane: compile {shown}"
+        subject = f"modelkiln: compile {shown}"
     else:
-        subject = "modelplane: compile"
+        subject = "modelkiln: compile"
     body = f"{len(paths)} file(s) in {out_rel} changed."
     trailers = f"{TRAILER_SOURCE}: {source or 'unknown'}\n{TRAILER_COMPILER}: {compiler_id()}"
     return f"{subject}\n\n{body}\n\n{trailers}\n"
@@ -209,7 +209,7 @@ def _commit_here(
 
 @contextmanager
 def _private_index(repo: Repo) -> Iterator[dict[str, str]]:
-    fd, path = tempfile.mkstemp(prefix="modelplane-index-")
+    fd, path = tempfile.mkstemp(prefix="modelkiln-index-")
     os.close(fd)
     os.unlink(path)
     try:
@@ -278,7 +278,7 @@ def _commit_to_branch(
     import git
 
     repo = where.repo
-    with tempfile.TemporaryDirectory(prefix="modelplane-commit-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="modelkiln-commit-") as tmp:
         staged_root = Path(tmp)
         compiled = compile_repository(where.root, out=staged_root / where.out_rel)
         if not compiled.ok:

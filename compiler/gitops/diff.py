@@ -1,4 +1,4 @@
-"""`modelplane diff`: what a change to the specs does to the compiled output.
+"""`modelkiln diff`: what a change to the specs does to the compiled output.
 
 The base revision is compiled from a temporary, detached `git worktree` (removed afterwards,
 whatever happens); the head is the working tree as it is on disk, uncommitted changes
@@ -159,7 +159,7 @@ def checkout(repo: Repo, commit: str) -> Iterator[Path]:
     """A detached worktree of commit in a temporary folder, removed on the way out."""
     assert repo.working_tree_dir is not None
     cwd = str(repo.working_tree_dir)
-    tmp = Path(tempfile.mkdtemp(prefix="modelplane-diff-"))
+    tmp = Path(tempfile.mkdtemp(prefix="modelkiln-diff-"))
     tree = tmp / "base"
     try:
         # no hooks: a post-checkout hook has no business running for a throwaway tree
@@ -537,7 +537,7 @@ def _envs_note(envs: list[str], every: list[str]) -> str:
 
 
 def format_text_report(r: Report) -> str:
-    out: list[str] = [f"modelplane diff: {r.base} ({r.commit[:12]}) -> working tree"]
+    out: list[str] = [f"modelkiln diff: {r.base} ({r.commit[:12]}) -> working tree"]
     if r.note:
         out.append(f"note: {r.note}")
     for d in r.environments:
@@ -643,7 +643,7 @@ def mermaid(model: ModelPlan, gated: list[str]) -> str:
 
 
 def format_markdown(r: Report) -> str:
-    out: list[str] = ["## modelplane diff", ""]
+    out: list[str] = ["## modelkiln diff", ""]
     head = f"Compared with {_code(r.base)} (`{r.commit[:12]}`)."
     if r.errors:
         head += f" **{len(r.errors)} version-gate error(s).**"
@@ -737,7 +737,7 @@ def format_markdown(r: Report) -> str:
         if left:
             out.append(
                 f"{len(left)} more diff(s) left out to keep this comment short "
-                "(run `modelplane diff` locally):"
+                "(run `modelkiln diff` locally):"
             )
             out.append("")
             out += [f"- `{p}` ({kinds[p]})" for p in left]

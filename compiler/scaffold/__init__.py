@@ -1,4 +1,4 @@
-"""`modelplane init`: a starter spec repository that validates, with editor schemas."""
+"""`modelkiln init`: a starter spec repository that validates, with editor schemas."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from compiler.fsutil import write_atomic
 
-SCHEMA_DIR = ".modelplane/schemas"  # a dot folder: never read as specs
-FILES = ("modelplane.yaml", "data/transactions.yaml", "pools/l4-serve.yaml", "models/churn.yaml")
+SCHEMA_DIR = ".modelkiln/schemas"  # a dot folder: never read as specs
+FILES = ("modelkiln.yaml", "data/transactions.yaml", "pools/l4-serve.yaml", "models/churn.yaml")
 
 
 class ScaffoldError(Exception):
@@ -28,9 +28,9 @@ def scaffold(directory: Path, name: str | None = None) -> list[Path]:
     """Write the starter files; refuses to overwrite anything."""
     from compiler.schemas import render
 
-    if (directory / "modelplane.yaml").exists():
+    if (directory / "modelkiln.yaml").exists():
         raise ScaffoldError(
-            f"{directory} already has a modelplane.yaml", "init only starts new repositories"
+            f"{directory} already has a modelkiln.yaml", "init only starts new repositories"
         )
     existing = [f for f in FILES if (directory / f).exists()]
     if existing:

@@ -7,7 +7,7 @@ from pydantic.alias_generators import to_camel
 
 from compiler.spec.types import LabelKey, Name
 
-API_VERSION = "modelplane.io/v1alpha1"
+API_VERSION = "modelkiln.dev/v1alpha1"
 
 
 class Strict(BaseModel):

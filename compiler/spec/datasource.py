@@ -16,7 +16,7 @@ ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date", "bin
 def _ordered(bounds: list[float]) -> list[float]:
     if bounds[0] > bounds[1]:
         raise PydanticCustomError(
-            "MP213", "range [{low}, {high}] runs backwards", {"low": bounds[0], "high": bounds[1]}
+            "MK213", "range [{low}, {high}] runs backwards", {"low": bounds[0], "high": bounds[1]}
         )
     return bounds
 
@@ -54,7 +54,7 @@ class DataSourceSpec(Strict):
 
 
 class DataSource(Strict):
-    api_version: Literal["modelplane.io/v1alpha1"] = Field(alias="apiVersion")
+    api_version: Literal["modelkiln.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["DataSource"]
     metadata: Metadata
     spec: DataSourceSpec

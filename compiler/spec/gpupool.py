@@ -35,7 +35,7 @@ class GpuPoolSpec(Strict):
 
 
 class GpuPool(Strict):
-    api_version: Literal["modelplane.io/v1alpha1"] = Field(alias="apiVersion")
+    api_version: Literal["modelkiln.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["GpuPool"]
     metadata: Metadata
     spec: GpuPoolSpec

@@ -146,7 +146,7 @@ class ModelSpec(Strict):
 
 
 class Model(Strict):
-    api_version: Literal["modelplane.io/v1alpha1"] = Field(alias="apiVersion")
+    api_version: Literal["modelkiln.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["Model"]
     metadata: Metadata
     spec: ModelSpec

@@ -47,7 +47,7 @@ class Cloud(Strict):
             if foreign:
                 parts.append("does not use " + " or ".join(f"'{f}'" for f in foreign))
             raise PydanticCustomError(
-                "MP212",
+                "MK212",
                 "cloud provider '{provider}' {problem}",
                 {"provider": self.provider, "problem": "; ".join(parts)},
             )
@@ -73,7 +73,7 @@ DEFAULT_STEP_IMAGE = "python:3.11-slim"
 
 
 class StepImages(Strict):
-    """Images of modelplane's built-in pipeline steps (see docs/pipelines.md)."""
+    """Images of modelkiln's built-in pipeline steps (see docs/pipelines.md)."""
 
     data_check: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
     gate: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
@@ -189,7 +189,7 @@ class ProjectSpec(Strict):
 
 
 class Project(Strict):
-    api_version: Literal["modelplane.io/v1alpha1"] = Field(alias="apiVersion")
+    api_version: Literal["modelkiln.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["Project"]
     metadata: Metadata
     spec: ProjectSpec

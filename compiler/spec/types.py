@@ -58,7 +58,7 @@ _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 6
 def check_name(value: str) -> str:
     if len(value) > 63 or not DNS1123_LABEL.match(value):
         raise PydanticCustomError(
-            "MP205",
+            "MK205",
             "'{value}' is not a DNS-1123 label: lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters",
             {"value": value},
@@ -72,7 +72,7 @@ Name = Annotated[str, AfterValidator(check_name)]
 def check_label_key(value: str) -> str:
     if len(value) > 253 or not _LABEL_KEY.match(value):
         raise PydanticCustomError(
-            "MP205", "'{value}' is not a valid Kubernetes label key", {"value": value}
+            "MK205", "'{value}' is not a valid Kubernetes label key", {"value": value}
         )
     return value
 
@@ -83,7 +83,7 @@ LabelKey = Annotated[str, AfterValidator(check_label_key)]
 def check_env_name(value: str) -> str:
     if not _ENV_NAME.match(value):
         raise PydanticCustomError(
-            "MP204", "'{value}' is not a valid environment variable name", {"value": value}
+            "MK204", "'{value}' is not a valid environment variable name", {"value": value}
         )
     return value
 
@@ -120,12 +120,12 @@ def check_quantity(value: str) -> str:
         amount = parse_quantity(value)
     except (ValueError, InvalidOperation):
         raise PydanticCustomError(
-            "MP206",
+            "MK206",
             '\'{value}\' is not a Kubernetes quantity such as "4", "500m" or "16Gi"',
             {"value": value},
         ) from None
     if amount <= 0:
-        raise PydanticCustomError("MP206", "'{value}' must be positive", {"value": value})
+        raise PydanticCustomError("MK206", "'{value}' must be positive", {"value": value})
     return value
 
 
@@ -155,7 +155,7 @@ def duration_seconds(value: str) -> float:
 def check_duration(value: str) -> str:
     if not _DURATION.match(value) or duration_seconds(value) <= 0:
         raise PydanticCustomError(
-            "MP207",
+            "MK207",
             "'{value}' is not a duration such as 30s, 15m, 12h, 7d or 1h30m",
             {"value": value},
         )
@@ -240,7 +240,7 @@ def check_cron(value: str) -> str:
     problem = cron_problem(value)
     if problem:
         raise PydanticCustomError(
-            "MP208",
+            "MK208",
             "'{value}' is not a cron expression: {problem}",
             {"value": value, "problem": problem},
         )
@@ -260,7 +260,7 @@ Cron = Annotated[
 def check_semver(value: str) -> str:
     if not SEMVER.match(value):
         raise PydanticCustomError(
-            "MP209", "'{value}' is not a semantic version such as 1.4.0", {"value": value}
+            "MK209", "'{value}' is not a semantic version such as 1.4.0", {"value": value}
         )
     return value
 
@@ -286,7 +286,7 @@ def uri_checker(schemes: tuple[str, ...]) -> AfterValidator:
     def check(value: str) -> str:
         if not value.startswith(schemes) or value in schemes:
             raise PydanticCustomError(
-                "MP211",
+                "MK211",
                 "'{value}' must start with one of {schemes}",
                 {"value": value, "schemes": ", ".join(schemes)},
             )

@@ -23,7 +23,7 @@ def application(env: EnvironmentPlan, argocd: ArgoCdPlan, output: str) -> dict[s
             "namespace": argocd.namespace,
             "labels": {
                 "app.kubernetes.io/managed-by": MANAGED_BY,
-                "modelplane.io/environment": env.name,
+                "modelkiln.dev/environment": env.name,
             },
         },
         "spec": {

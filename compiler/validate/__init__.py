@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from compiler.diagnostics import Diagnostic, did_you_mean, has_errors, sort_diagnostics
-from compiler.load import PROJECT_FILE, Document, PathKey, Sources
+from compiler.load import LEGACY_API_GROUP, PROJECT_FILE, Document, PathKey, Sources
 from compiler.spec import API_VERSION, KINDS
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Entry, ModelView, Specs
@@ -49,23 +49,25 @@ def _envelope(doc: Document, out: list[Diagnostic]) -> type[BaseModel] | None:
     ok = True
     if api != API_VERSION:
         hint = f"use apiVersion: {API_VERSION}"
-        if isinstance(api, str) and not api.startswith("modelplane.io/"):
-            hint += "; if this file is not a modelplane spec, list it in the Project's exclude"
+        if isinstance(api, str) and api.startswith(LEGACY_API_GROUP):
+            hint = f"modelplane was renamed modelkiln: use apiVersion: {API_VERSION}"
+        elif isinstance(api, str) and not api.startswith("modelkiln.dev/"):
+            hint += "; if this file is not a modelkiln spec, list it in the Project's exclude"
         what = "missing apiVersion" if api is None else f"apiVersion '{api}' is not supported"
-        out.append(doc.at(("apiVersion",), "MP108", what, hint, key=api is None))
+        out.append(doc.at(("apiVersion",), "MK108", what, hint, key=api is None))
         ok = False
     if kind not in KINDS:
         if kind is None:
-            out.append(doc.at((), "MP109", "missing kind", "one of: " + ", ".join(KINDS)))
+            out.append(doc.at((), "MK109", "missing kind", "one of: " + ", ".join(KINDS)))
         else:
             hint = did_you_mean(str(kind), KINDS) or ("one of: " + ", ".join(KINDS))
-            out.append(doc.at(("kind",), "MP109", f"unknown kind '{kind}'", hint))
+            out.append(doc.at(("kind",), "MK109", f"unknown kind '{kind}'", hint))
         return None
     if kind == "Project" and doc.file != PROJECT_FILE:
         out.append(
             doc.at(
                 ("kind",),
-                "MP111",
+                "MK111",
                 f"a Project must be in {PROJECT_FILE} at the root, not in {doc.file}",
                 "a repository has exactly one Project",
             )
@@ -89,7 +91,7 @@ def _add(specs: Specs, doc: Document, obj: BaseModel, out: list[Diagnostic]) -> 
             out.append(
                 doc.at(
                     ("kind",),
-                    "MP111",
+                    "MK111",
                     f"a second Project; the first is at {PROJECT_FILE}:"
                     f"{specs.project.doc.pos(())[0]}",
                     "a repository has exactly one Project",
@@ -110,7 +112,7 @@ def _add(specs: Specs, doc: Document, obj: BaseModel, out: list[Diagnostic]) -> 
         out.append(
             doc.at(
                 ("metadata", "name"),
-                "MP301",
+                "MK301",
                 f"{kind} '{entry.name}' is already defined at {first.doc.file}:{line}",
                 "names are unique per kind",
             )
@@ -128,7 +130,7 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
                 out.append(
                     entry.at(
                         ("spec", "environments", env_name),
-                        "MP304",
+                        "MK304",
                         f"override for environment '{env_name}', which the Project does not define",
                         did_you_mean(env_name, env_names)
                         or "environments: " + ", ".join(env_names),
@@ -142,7 +144,7 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
                 out.append(
                     entry.at(
                         ("spec", "environments", env.name, "environments"),
-                        "MP310",
+                        "MK310",
                         f"the override for '{env.name}' cannot hold environments of its own",
                         "overrides do not nest; put each environment's override directly "
                         "under spec.environments",
@@ -241,7 +243,7 @@ def validate(sources: Sources) -> Result:
                 PROJECT_FILE,
                 1,
                 1,
-                "MP110",
+                "MK110",
                 f"{PROJECT_FILE} holds no Project document",
                 f"start it with apiVersion: {API_VERSION} and kind: Project",
             )

@@ -141,10 +141,10 @@ def schema_diagnostics(
                 typos.setdefault(path[:-1], set()).add(hint.split("'")[1])
             elif allowed:
                 hint = "allowed here: " + ", ".join(sorted(allowed))
-            item = (path, "MP201", f"unknown field '{field}'", hint, True)
+            item = (path, "MK201", f"unknown field '{field}'", hint, True)
         elif kind == "missing":
-            item = (path, "MP202", f"missing required field '{field}'", None, True)
-        elif kind.startswith("MP"):
+            item = (path, "MK202", f"missing required field '{field}'", None, True)
+        elif kind.startswith("MK"):
             item = (path, kind, e["msg"], None, False)
         elif kind == "literal_error":
             expected = str(e.get("ctx", {}).get("expected", ""))
@@ -153,7 +153,7 @@ def schema_diagnostics(
             hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
             item = (
                 path,
-                "MP204",
+                "MK204",
                 f"{field}: {_describe(value)} is not one of: {', '.join(choices)}",
                 hint,
                 False,
@@ -165,13 +165,13 @@ def schema_diagnostics(
                 hint = f'quote it: "{value}"'
                 if field == "version" and model.__name__ in ("Model", "ModelSpec"):
                     hint = 'a semantic version in quotes, such as "1.0.0"'
-            item = (path, "MP203", f"{field}: expected {want}, got {_describe(value)}", hint, False)
+            item = (path, "MK203", f"{field}: expected {want}, got {_describe(value)}", hint, False)
         elif kind in _RANGE_TYPES:
-            item = (path, "MP210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
+            item = (path, "MK210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
         elif kind == "string_pattern_mismatch":
-            item = (path, "MP204", f"{field}: {_describe(value)} is not allowed here", None, False)
+            item = (path, "MK204", f"{field}: {_describe(value)} is not allowed here", None, False)
         else:
-            item = (path, "MP203", f"{field}: {e['msg']}", None, False)
+            item = (path, "MK203", f"{field}: {e['msg']}", None, False)
         key = (item[0], item[1])
         if key in seen:  # a union reports once per member; say it once
             continue
@@ -180,7 +180,7 @@ def schema_diagnostics(
 
     diagnostics = []
     for path, code, message, hint, at_key in out:
-        if code == "MP202" and path and str(path[-1]) in typos.get(path[:-1], set()):
+        if code == "MK202" and path and str(path[-1]) in typos.get(path[:-1], set()):
             continue  # the misspelt field already says where this one went
         diagnostics.append(locate(path, code, message, hint, at_key))
     return diagnostics

@@ -61,8 +61,8 @@ def builtin(name: str, images: StepImages) -> Any:
 # A POSIX sh prologue that hands the step's paths to the user's program as environment
 # variables, so the user's own command and args reach it unchanged.
 _PROLOGUE = (
-    'export MODELPLANE_MODEL_DIR="$1" MODELPLANE_METRICS_PATH="$2" '
-    'MODELPLANE_DATA_VERSIONS="$3"; shift 3; exec "$@"'
+    'export MODELKILN_MODEL_DIR="$1" MODELKILN_METRICS_PATH="$2" '
+    'MODELKILN_DATA_VERSIONS="$3"; shift 3; exec "$@"'
 )
 
 
@@ -126,11 +126,11 @@ def container(
         bound = dict(zip(names, values, strict=True))
         if not command:
             # The image's own entrypoint runs: it gets the args, but no paths (only a
-            # command can be wrapped); it saves the model to MODELPLANE_STORAGE_URI.
+            # command can be wrapped); it saves the model to MODELKILN_STORAGE_URI.
             return dsl.ContainerSpec(image=image, args=[*args, *extra_args(bound)])
         return dsl.ContainerSpec(
             image=image,
-            command=["sh", "-c", _PROLOGUE, "modelplane-step"],
+            command=["sh", "-c", _PROLOGUE, "modelkiln-step"],
             args=[
                 bound["model"].path,
                 bound["metrics"].path,

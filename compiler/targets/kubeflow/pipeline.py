@@ -42,8 +42,8 @@ def _kubernetes(
     config = k8s_pb2.KubernetesExecutorConfig()
     labels = config.pod_metadata.labels
     labels["app.kubernetes.io/managed-by"] = MANAGED_BY
-    labels["modelplane.io/environment"] = env.name
-    labels["modelplane.io/model"] = model.name
+    labels["modelkiln.dev/environment"] = env.name
+    labels["modelkiln.dev/model"] = model.name
     if training is not None:
         placement = training.placement
         for key, value in placement.node_selector:
@@ -79,10 +79,10 @@ def _environment(task: Any, env: EnvironmentPlan, model: ModelPlan, user: bool) 
     assert model.training is not None
     values = dict(model.tracking)
     values |= {
-        "MODELPLANE_ENVIRONMENT": env.name,
-        "MODELPLANE_MODEL": model.name,
-        "MODELPLANE_MODEL_VERSION": model.version,
-        "MODELPLANE_STORAGE_URI": model.storage_uri,
+        "MODELKILN_ENVIRONMENT": env.name,
+        "MODELKILN_MODEL": model.name,
+        "MODELKILN_MODEL_VERSION": model.version,
+        "MODELKILN_STORAGE_URI": model.storage_uri,
     }
     if user:
         values |= dict(model.training.env)
@@ -237,7 +237,7 @@ def build_pipeline(env: EnvironmentPlan, model: ModelPlan) -> Any:
     body.__annotations__ = {s.name: s.annotation for s in signature}
     body.__name__ = model.name.replace("-", "_")
     description = (
-        f"modelplane: {model.name} {model.version} in {env.name} "
+        f"modelkiln: {model.name} {model.version} in {env.name} "
         f"(data checks, train, evaluate, gate, register)"
     )
     return dsl.pipeline(name=f"{model.name}-{env.name}", description=description)(body)

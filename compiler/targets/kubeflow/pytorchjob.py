@@ -17,24 +17,24 @@ def pytorchjob(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
 
     torchrun settings come from the Training Operator (nprocPerNode = GPUs per node; it sets
     PET_NNODES, PET_NPROC_PER_NODE, PET_NODE_RANK and the master address); the strategy is
-    passed as MODELPLANE_DISTRIBUTED_STRATEGY for the training code to pick up.
+    passed as MODELKILN_DISTRIBUTED_STRATEGY for the training code to pick up.
     """
     training = model.training
     assert training is not None and training.distributed
     labels = {
         "app.kubernetes.io/managed-by": MANAGED_BY,
-        "modelplane.io/environment": env.name,
-        "modelplane.io/model": model.name,
+        "modelkiln.dev/environment": env.name,
+        "modelkiln.dev/model": model.name,
     }
     env_vars: list[dict[str, Any]] = [
         {"name": k, "value": v} for k, v in sorted(dict(training.env).items())
     ]
     env_vars += [
-        {"name": "MODELPLANE_DISTRIBUTED_STRATEGY", "value": training.strategy or "ddp"},
-        {"name": "MODELPLANE_ENVIRONMENT", "value": env.name},
-        {"name": "MODELPLANE_MODEL", "value": model.name},
-        {"name": "MODELPLANE_MODEL_VERSION", "value": model.version},
-        {"name": "MODELPLANE_STORAGE_URI", "value": model.storage_uri},
+        {"name": "MODELKILN_DISTRIBUTED_STRATEGY", "value": training.strategy or "ddp"},
+        {"name": "MODELKILN_ENVIRONMENT", "value": env.name},
+        {"name": "MODELKILN_MODEL", "value": model.name},
+        {"name": "MODELKILN_MODEL_VERSION", "value": model.version},
+        {"name": "MODELKILN_STORAGE_URI", "value": model.storage_uri},
     ]
     env_vars += [{"name": k, "value": v} for k, v in model.tracking]
     env_vars += [

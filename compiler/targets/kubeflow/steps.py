@@ -1,4 +1,4 @@
-"""The code of modelplane's built-in pipeline steps.
+"""The code of modelkiln's built-in pipeline steps.
 
 Each function is shipped by the kfp compiler as its own source text and runs in the step's
 image, so each is self-contained: imports and helpers live inside it. The tests call the
@@ -155,7 +155,7 @@ def register_model(
     storage_uri: str, lineage: str, data_versions: str, metrics: Input[Metrics]
 ) -> str:
     """Record the model version and its lineage next to its storage URI, as
-    <storageUri>/modelplane-lineage.json (pyarrow's file systems: local, gs://, s3://)."""
+    <storageUri>/modelkiln-lineage.json (pyarrow's file systems: local, gs://, s3://)."""
     import json
 
     import pyarrow.fs as pafs
@@ -168,7 +168,7 @@ def register_model(
             record["metrics"] = json.load(handle)
     except FileNotFoundError:
         record["metrics"] = {}
-    target = storage_uri.rstrip("/") + "/modelplane-lineage.json"
+    target = storage_uri.rstrip("/") + "/modelkiln-lineage.json"
     if "://" in target and not target.startswith("file://"):
         fs, path = pafs.FileSystem.from_uri(target)
     else:
@@ -189,7 +189,7 @@ def launch_pytorchjob(
     """Submit a Kubeflow Training Operator PyTorchJob and wait until it succeeds or fails.
 
     hyperparameters (JSON) are appended to every replica's args as --name value, so a run
-    can override them. The job's master writes the model to MODELPLANE_STORAGE_URI and may
+    can override them. The job's master writes the model to MODELKILN_STORAGE_URI and may
     write metrics (JSON) to <storage URI>/metrics.json; this step points its model artifact
     there and copies the metrics. Runs in the cluster with a service account allowed to
     create pytorchjobs in its namespace.
@@ -228,7 +228,7 @@ def launch_pytorchjob(
                 for e in job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"][
                     "containers"
                 ][0]["env"]
-                if e["name"] == "MODELPLANE_STORAGE_URI"
+                if e["name"] == "MODELKILN_STORAGE_URI"
             )
             with open(model.path, "w", encoding="utf-8") as handle:
                 handle.write(storage + "\n")

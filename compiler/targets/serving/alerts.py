@@ -33,11 +33,11 @@ Groups, in order (the last two only when they have rules):
     ``ModelLatencyP99High`` (page): p99 over 5m and over 1h above ``latencyP99Ms``.
 ``<model>-rollout`` (canary rollouts with rollback thresholds only)
     ``ModelRolloutErrorRateHigh`` and ``ModelRolloutLatencyHigh``, per ``revision_name`` over
-    5m, labelled ``modelplane_rollback: "true"`` for rollback automation.
+    5m, labelled ``modelkiln_rollback: "true"`` for rollback automation.
 ``<model>-drift`` (models with drift monitoring only)
-    ``ModelDataDrift`` (ticket) when a feature's ``modelplane_drift_score`` stays above the
+    ``ModelDataDrift`` (ticket) when a feature's ``modelkiln_drift_score`` stays above the
     threshold for 15m, and ``ModelDriftJobStale`` (ticket) when the drift job's last run
-    (``modelplane_drift_last_run_timestamp_seconds``) is older than three schedule periods,
+    (``modelkiln_drift_last_run_timestamp_seconds``) is older than three schedule periods,
     or when no run has been reported for that long. The period is the longest gap between
     two consecutive runs of the cron schedule (``0 * * * *`` → 1h, so 3h).
 
@@ -70,11 +70,11 @@ ROLLOUT_ERRORS = "ModelRolloutErrorRateHigh"
 ROLLOUT_LATENCY = "ModelRolloutLatencyHigh"
 DATA_DRIFT = "ModelDataDrift"
 DRIFT_STALE = "ModelDriftJobStale"
-ROLLBACK_LABEL = "modelplane_rollback"
+ROLLBACK_LABEL = "modelkiln_rollback"
 
 # The series the drift job pushes (labels model, environment, method, feature).
-DRIFT_SCORE = "modelplane_drift_score"
-DRIFT_LAST_RUN = "modelplane_drift_last_run_timestamp_seconds"
+DRIFT_SCORE = "modelkiln_drift_score"
+DRIFT_LAST_RUN = "modelkiln_drift_last_run_timestamp_seconds"
 
 # (severity, for, ((burn factor, long window, short window), ...)) on a 30-day budget
 BURN_RATES: tuple[tuple[str, str, tuple[tuple[float, str, str], ...]], ...] = (
@@ -109,8 +109,8 @@ def prometheus_rule(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
             "namespace": env.namespace,
             "labels": {
                 "app.kubernetes.io/managed-by": MANAGED_BY,
-                "modelplane.io/model": model.name,
-                "modelplane.io/environment": env.name,
+                "modelkiln.dev/model": model.name,
+                "modelkiln.dev/environment": env.name,
             },
         },
         "spec": {"groups": groups},

@@ -11,7 +11,7 @@ from typing import Any
 from compiler.plan import EnvironmentPlan, ModelPlan
 from compiler.targets.serving.inferenceservice import labels
 
-MOUNT = "/etc/modelplane"
+MOUNT = "/etc/modelkiln"
 PACKAGES = ["numpy>=1.26", "pyarrow>=15"]
 
 

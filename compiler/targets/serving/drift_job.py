@@ -1,8 +1,8 @@
-"""modelplane's drift job: compare a model's logged inference inputs with its reference data.
+"""modelkiln's drift job: compare a model's logged inference inputs with its reference data.
 
 This file is shipped verbatim in a ConfigMap and run by a CronJob as
 
-    python /etc/modelplane/drift_job.py --config /etc/modelplane/drift.json
+    python /etc/modelkiln/drift_job.py --config /etc/modelkiln/drift.json
 
 so it imports only the standard library, numpy and pyarrow. The config is JSON:
 
@@ -37,7 +37,7 @@ FloatArray = npt.NDArray[np.float64]
 Sample = npt.ArrayLike | Sequence[float | None]
 
 EPSILON = 1e-6  # the floor of a PSI bin's proportion, so an empty bin doesn't divide by zero
-JOB = "modelplane-drift"
+JOB = "modelkiln-drift"
 READERS = {"parquet": "parquet", "csv": "csv", "jsonl": "json"}
 PUSH_TIMEOUT_SECONDS = 30
 
@@ -276,7 +276,7 @@ def exposition(
 ) -> str:
     """The results in Prometheus text exposition format (version 0.0.4).
 
-    timestamp is the run's Unix time for modelplane_drift_last_run_timestamp_seconds
+    timestamp is the run's Unix time for modelkiln_drift_last_run_timestamp_seconds
     (now when None).
     """
     when = time.time() if timestamp is None else timestamp
@@ -289,22 +289,21 @@ def exposition(
         )
 
     lines = [
-        "# HELP modelplane_drift_score Drift of a feature's logged inference inputs from its "
+        "# HELP modelkiln_drift_score Drift of a feature's logged inference inputs from its "
         "reference data, by the method label's measure (psi, ks or wasserstein).",
-        "# TYPE modelplane_drift_score gauge",
+        "# TYPE modelkiln_drift_score gauge",
     ]
-    lines += [f"modelplane_drift_score{labels(r)} {_number(r['score'])}" for r in results]
+    lines += [f"modelkiln_drift_score{labels(r)} {_number(r['score'])}" for r in results]
     lines += [
-        "# HELP modelplane_drift_threshold The drift score above which a feature counts as "
-        "drifted.",
-        "# TYPE modelplane_drift_threshold gauge",
+        "# HELP modelkiln_drift_threshold The drift score above which a feature counts as drifted.",
+        "# TYPE modelkiln_drift_threshold gauge",
     ]
-    lines += [f"modelplane_drift_threshold{labels(r)} {_number(r['threshold'])}" for r in results]
+    lines += [f"modelkiln_drift_threshold{labels(r)} {_number(r['threshold'])}" for r in results]
     lines += [
-        "# HELP modelplane_drift_last_run_timestamp_seconds Unix time of the drift job's last "
+        "# HELP modelkiln_drift_last_run_timestamp_seconds Unix time of the drift job's last "
         "completed run.",
-        "# TYPE modelplane_drift_last_run_timestamp_seconds gauge",
-        f"modelplane_drift_last_run_timestamp_seconds{{{base}}} {_number(when)}",
+        "# TYPE modelkiln_drift_last_run_timestamp_seconds gauge",
+        f"modelkiln_drift_last_run_timestamp_seconds{{{base}}} {_number(when)}",
     ]
     return "\n".join(lines) + "\n"
 

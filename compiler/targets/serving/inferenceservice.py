@@ -11,8 +11,8 @@ from compiler.targets import kubernetes
 def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
     return {
         "app.kubernetes.io/managed-by": MANAGED_BY,
-        "modelplane.io/environment": env.name,
-        "modelplane.io/model": model.name,
+        "modelkiln.dev/environment": env.name,
+        "modelkiln.dev/model": model.name,
     }
 
 
@@ -44,7 +44,7 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
         "metadata": {
             "name": model.name,
             "namespace": env.namespace,
-            "labels": {**labels(env, model), "modelplane.io/version": model.version},
+            "labels": {**labels(env, model), "modelkiln.dev/version": model.version},
         },
         "spec": {"predictor": predictor},
     }

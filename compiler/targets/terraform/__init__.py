@@ -100,7 +100,7 @@ class PoolView:
 
     label: str  # Terraform resource name
     name: str  # the pool's name in the cloud
-    pool: str  # the modelplane pool name
+    pool: str  # the modelkiln pool name
     machine_type: str
     accelerator_id: str
     gpus_per_node: int

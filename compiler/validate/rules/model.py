@@ -25,7 +25,7 @@ def workload(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     if spec.training is None and spec.serving is None:
         yield at(
             ("version",),
-            "MP214",
+            "MK214",
             "a Model needs training, serving, or both",
             "add a training section to train it, or serving with a storageUri to serve a "
             "pre-trained artifact",
@@ -37,7 +37,7 @@ def serving_storage(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     if spec.serving is not None and spec.training is None and spec.serving.storage_uri is None:
         yield at(
             ("serving",),
-            "MP215",
+            "MK215",
             "serving without training needs serving.storageUri (the pre-trained artifact)",
             "add storageUri: gs://… / s3://… / hf://…",
             True,
@@ -49,7 +49,7 @@ def distributed(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     if t is not None and t.resources.nodes > 1 and t.distributed is None:
         yield at(
             ("training", "resources", "nodes"),
-            "MP216",
+            "MK216",
             f"nodes: {t.resources.nodes} needs training.distributed",
             "add distributed: {strategy: ddp} (or fsdp, deepspeed)",
             False,
@@ -63,11 +63,11 @@ def canary(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     pct = rollout.canary_percent
     path = ("serving", "rollout", "canaryPercent")
     if pct is not None and not 1 <= pct <= 99:
-        yield at(path, "MP217", f"canaryPercent {pct} is outside 1..99", None, False)
+        yield at(path, "MK217", f"canaryPercent {pct} is outside 1..99", None, False)
     if pct is not None and rollout.strategy == "direct":
         yield at(
             path,
-            "MP217",
+            "MK217",
             "canaryPercent is set but the rollout strategy is direct",
             "set strategy: canary, or remove canaryPercent",
             True,
@@ -79,7 +79,7 @@ def replicas(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     if scaling is not None and scaling.min_replicas > scaling.max_replicas:
         yield at(
             ("serving", "autoscaling", "minReplicas"),
-            "MP213",
+            "MK213",
             f"minReplicas {scaling.min_replicas} is greater than maxReplicas "
             f"{scaling.max_replicas}",
             None,
@@ -94,7 +94,7 @@ def gates(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         if gate.min is None and gate.max is None:
             yield at(
                 ("evaluation", "gates", i),
-                "MP202",
+                "MK202",
                 f"gate on '{gate.metric}' needs min, max or both",
                 None,
                 False,
@@ -102,7 +102,7 @@ def gates(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         elif gate.min is not None and gate.max is not None and gate.min > gate.max:
             yield at(
                 ("evaluation", "gates", i, "min"),
-                "MP213",
+                "MK213",
                 f"gate on '{gate.metric}': min {gate.min} is greater than max {gate.max}",
                 None,
                 False,
@@ -116,7 +116,7 @@ def plaintext_secrets(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         if _SECRET_NAME.search(name) or _SECRET_VALUE.match(value):
             yield at(
                 ("training", "env", name),
-                "MP218",
+                "MK218",
                 f"env {name} looks like a credential written as a plain value",
                 f"store it in a Kubernetes Secret and reference it: secrets: "
                 f"[{{name: <secret>, key: <key>, env: {name}}}]",
@@ -130,7 +130,7 @@ def pool_less_gpus(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         if part is not None and part.resources.pool is None and (part.resources.gpus or 0) > 0:
             yield at(
                 (section, "resources", "gpus"),
-                "MP309",
+                "MK309",
                 f"{section} asks for {part.resources.gpus} GPU(s) but names no GpuPool",
                 "set resources.pool to a GpuPool, or remove gpus to run on CPU nodes",
                 False,

@@ -23,10 +23,10 @@ def max_gpus_per_model(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Di
             path = ("training", "resources", "gpus" if training.resources.gpus else "nodes")
             yield at(
                 path,
-                "MP401",
+                "MK401",
                 f"training uses {per_node} GPUs × {training.resources.nodes} node(s) = {total} "
                 f"GPUs; policies.maxGpusPerModel is {limit}",
-                "lower gpus or nodes, or raise the policy in modelplane.yaml",
+                "lower gpus or nodes, or raise the policy in modelkiln.yaml",
                 False,
             )
 
@@ -42,7 +42,7 @@ def require_canary(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagno
             path = ("serving", "rollout", "strategy") if has_strategy else ("serving",)
             yield view.at(
                 path,
-                "MP402",
+                "MK402",
                 f"environment '{view.env.name}' requires a canary rollout "
                 "(policies.requireCanaryIn)",
                 "set serving.rollout: {strategy: canary, canaryPercent: 10}",
@@ -70,7 +70,7 @@ def require_pinned_images(specs: Specs, broken: dict[str, set[str]]) -> Iterator
             if not _pinned(image):
                 yield at(
                     path,
-                    "MP403",
+                    "MK403",
                     f"image '{image}' is not pinned (policies.requirePinnedImages)",
                     "use a digest (…@sha256:…) or a version tag other than 'latest'",
                     False,
@@ -87,7 +87,7 @@ def require_pinned_data(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
             if ref.version == "latest":
                 yield view.at(
                     ("data", i, "version"),
-                    "MP405",
+                    "MK405",
                     f"data version 'latest' is refused in environment '{view.env.name}' "
                     "(policies.requirePinnedData)",
                     "pin a snapshot, tag or commit",
@@ -95,7 +95,7 @@ def require_pinned_data(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
             elif ref.version is None and source is not None and source.obj.spec.version == "latest":
                 yield source.at(
                     ("spec", "version"),
-                    "MP405",
+                    "MK405",
                     f"version 'latest' is refused in environment '{view.env.name}', where Model "
                     f"'{view.name}' uses it (policies.requirePinnedData)",
                     "pin a snapshot, tag or commit here, or in the Model's data[].version",
@@ -139,7 +139,7 @@ def max_monthly_cost(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diag
             parts = ", ".join(f"{c.pool} ${c.monthly_max:,.0f}" for c in top)
             yield specs.project.at(
                 ("spec", "policies", "maxMonthlyCostUsd"),
-                "MP404",
+                "MK404",
                 f"environment '{env.name}' can cost up to ${total:,.0f}/month with every GPU "
                 f"pool at maxNodes, over the limit of ${limit:,.0f} ({parts})",
                 "lower maxNodes of the largest pools, or raise policies.maxMonthlyCostUsd",

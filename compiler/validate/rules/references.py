@@ -19,7 +19,7 @@ def environment_names(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Dia
         if name in seen:
             yield project.at(
                 ("spec", "environments", i, "name"),
-                "MP311",
+                "MK311",
                 f"environment '{name}' is defined twice",
             )
         seen.add(name)
@@ -32,7 +32,7 @@ def environment_names(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Dia
             if name not in seen:
                 yield project.at(
                     ("spec", "policies", field, i),
-                    "MP304",
+                    "MK304",
                     f"policies.{field} names environment '{name}', which is not defined",
                     did_you_mean(name, names) or "environments: " + ", ".join(names),
                 )
@@ -41,7 +41,7 @@ def environment_names(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Dia
             if name not in seen:
                 yield pool.at(
                     ("spec", "environments", i),
-                    "MP304",
+                    "MK304",
                     f"GpuPool '{pool.name}' names environment '{name}', which is not defined",
                     did_you_mean(name, names) or "environments: " + ", ".join(names),
                 )
@@ -54,7 +54,7 @@ def data_sources(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnost
             if ref.source not in known:
                 yield at(
                     ("data", i, "source"),
-                    "MP302",
+                    "MK302",
                     f"DataSource '{ref.source}' is not defined",
                     did_you_mean(ref.source, known)
                     or ("defined: " + ", ".join(sorted(known)) if known else None),
@@ -72,7 +72,7 @@ def pools(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
             if pool is not None and pool not in known:
                 yield at(
                     (section, "resources", "pool"),
-                    "MP303",
+                    "MK303",
                     f"GpuPool '{pool}' is not defined",
                     did_you_mean(pool, known)
                     or ("defined: " + ", ".join(sorted(known)) if known else None),
@@ -89,7 +89,7 @@ def pools(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
             if view.env.name not in active:
                 yield view.at(
                     (section, "resources", "pool"),
-                    "MP308",
+                    "MK308",
                     f"GpuPool '{name}' does not exist in environment '{view.env.name}' "
                     f"(it exists in: {', '.join(active) or 'none'})",
                     f"add '{view.env.name}' to the pool's environments, or override "

@@ -15,7 +15,7 @@ def node_range(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic
         if spec.min_nodes > spec.max_nodes:
             yield pool.at(
                 ("spec", "minNodes"),
-                "MP213",
+                "MK213",
                 f"minNodes {spec.min_nodes} is greater than maxNodes {spec.max_nodes}",
             )
 
@@ -32,7 +32,7 @@ def accelerator_offered(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
                 where = catalog.clouds_offering(spec.accelerator)
                 yield pool.at(
                     ("spec", "accelerator"),
-                    "MP306",
+                    "MK306",
                     f"{spec.accelerator} is not offered on {cloud} (environment '{env_name}'): "
                     f"{catalog.not_offered_reason(spec.accelerator, cloud)}",
                     f"offered on: {', '.join(where)}; or limit the pool with environments: [...]",
@@ -43,7 +43,7 @@ def accelerator_offered(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
                 if offer.default_machine_type(spec.gpus_per_node) is None:
                     yield pool.at(
                         ("spec", "gpusPerNode"),
-                        "MP307",
+                        "MK307",
                         f"no {cloud} machine type has {spec.gpus_per_node} × {spec.accelerator} "
                         f"(environment '{env_name}')",
                         f"{cloud} offers {spec.accelerator} with "
@@ -55,7 +55,7 @@ def accelerator_offered(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
                 names = [name for name, _ in offer.machine_types]
                 yield pool.at(
                     ("spec", "machineType"),
-                    "MP307",
+                    "MK307",
                     f"'{spec.machine_type}' is not a {cloud} machine type with "
                     f"{spec.accelerator} (environment '{env_name}')",
                     did_you_mean(spec.machine_type, names) or "known: " + ", ".join(names),
@@ -63,7 +63,7 @@ def accelerator_offered(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
             elif gpus != spec.gpus_per_node:
                 yield pool.at(
                     ("spec", "machineType"),
-                    "MP307",
+                    "MK307",
                     f"'{spec.machine_type}' has {gpus} GPU(s) but gpusPerNode is "
                     f"{spec.gpus_per_node}",
                     f"set gpusPerNode: {gpus}, or pick another machine type",
@@ -81,7 +81,7 @@ def gpus_per_node(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
                 per = "node" if section == "training" else "replica"
                 yield at(
                     (section, "resources", "gpus"),
-                    "MP305",
+                    "MK305",
                     f"{section} asks for {part.resources.gpus} GPUs per {per}, but nodes of "
                     f"GpuPool '{pool.name}' have {pool.obj.spec.gpus_per_node}",
                     f"at most {pool.obj.spec.gpus_per_node}"

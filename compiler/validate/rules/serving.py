@@ -32,7 +32,7 @@ def throughput(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic
             least = math.ceil(serving.slo.throughput_rps / serving.capacity_rps)
             yield view.at(
                 ("serving", "autoscaling", "maxReplicas"),
-                "MP312",
+                "MK312",
                 f"maxReplicas {serving.autoscaling.max_replicas} × capacityRps "
                 f"{serving.capacity_rps:g} = {top:g} rps cannot serve throughputRps "
                 f"{serving.slo.throughput_rps:g}",
@@ -52,12 +52,12 @@ def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
             continue
         gpus = specs.gpus_of(serving.resources)
         per_node = specs.pools[serving.resources.pool].obj.spec.gpus_per_node
-        if gpus and gpus <= per_node:  # a replica that cannot fit at all is MP305's to report
+        if gpus and gpus <= per_node:  # a replica that cannot fit at all is MK305's to report
             demand[(view.env.name, serving.resources.pool)].append((view.name, scale[1] * gpus))
     for (env, name), users in sorted(demand.items()):
         pool = specs.pools[name]
         if env not in specs.pool_environments(pool):
-            continue  # MP308 says so
+            continue  # MK308 says so
         spec = pool.obj.spec
         holds = spec.max_nodes * spec.gpus_per_node
         needs = sum(n for _, n in users)
@@ -66,7 +66,7 @@ def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
             nodes = math.ceil(needs / spec.gpus_per_node)
             yield pool.at(
                 ("spec", "maxNodes"),
-                "MP313",
+                "MK313",
                 f"GpuPool '{name}' holds at most {holds} GPUs in environment '{env}' "
                 f"({spec.max_nodes} nodes × {spec.gpus_per_node}), but serving may need "
                 f"{needs} at maxReplicas ({parts}): {needs - holds} short",

@@ -7,17 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.diagnostics import Diagnostic
+from compiler.errors import UsageError
 from compiler.load import load
 from compiler.output import Changes, Manifest, apply, carried_over, compiler_id, staging, stale
 from compiler.plan import Plan, build_plan
 from compiler.validate import validate
 from compiler.validate.context import Specs
-
-
-class UsageError(Exception):
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """The command line; thin: parse arguments, call the phases, print, exit.
 
 Exit codes: 0 ok, 1 invalid specs (or a failed gate), 2 usage (bad arguments, ROOT is not
-a spec repository).
+a spec repository), 3 a problem of the machine (I/O, permissions, git) or an internal error:
+one line naming what failed; the traceback only with --debug (or MODELKILN_DEBUG=1).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from compiler import __version__
+from compiler.errors import EXIT_HOST, EXIT_USAGE, HostError, UsageError, describe_os_error
 
 if TYPE_CHECKING:
     from compiler.build import Compiled
@@ -22,11 +25,75 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "github", "sarif")
 
 
-def _fail_usage(message: str, hint: str | None = None) -> None:
-    click.echo(f"modelkiln: error: {message}", err=True)
+def _printable(text: str) -> str:
+    """Text any terminal encoding takes: lone surrogates and the like become escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _fail(code: int, message: str, hint: str | None = None) -> None:
+    click.echo(_printable(f"modelkiln: error: {message}"), err=True)
     if hint:
-        click.echo(f"  hint: {hint}", err=True)
-    sys.exit(2)
+        click.echo(_printable(f"  hint: {hint}"), err=True)
+    sys.exit(code)
+
+
+def _fail_usage(message: str, hint: str | None = None) -> None:
+    _fail(EXIT_USAGE, message, hint)
+
+
+def _git_failure(err: Exception) -> str | None:
+    """One line for GitPython's command errors (imported lazily, so matched by module)."""
+    if not type(err).__module__.startswith("git."):
+        return None
+    command = getattr(err, "command", None)
+    words = command if isinstance(command, list) else str(command or "git").split()
+    verb = " ".join(str(w) for w in words[:2]) if words else "git"
+    stderr = str(getattr(err, "stderr", "") or err).strip().splitlines()
+    detail = next((line.strip(" '\"") for line in stderr if line.strip(" '\"")), "failed")
+    return f"{verb} failed: {detail}"
+
+
+class _Cli(click.Group):
+    """Turns every exception below the commands into an exit code and one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as err:
+            if _debug(ctx):
+                raise
+            _report_exception(err)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # pipes closed early (modelkiln diff | head): not an error worth a traceback
+        try:
+            return super().main(*args, **kwargs)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(EXIT_HOST)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool((ctx.obj or {}).get("debug")) or os.environ.get("MODELKILN_DEBUG") == "1"
+
+
+def _report_exception(err: Exception) -> None:
+    if isinstance(err, UsageError):
+        _fail(EXIT_USAGE, str(err), err.hint)
+    if isinstance(err, HostError):
+        _fail(EXIT_HOST, str(err), err.hint)
+    if isinstance(err, OSError):
+        _fail(EXIT_HOST, describe_os_error(err))
+    git_line = _git_failure(err)
+    if git_line is not None:
+        _fail(EXIT_HOST, git_line)
+    _fail(
+        EXIT_HOST,
+        f"internal error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+        "this is a bug in modelkiln; run again with --debug for the traceback and report it",
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -74,10 +141,17 @@ def _print_text(diagnostics: list[Diagnostic], texts: dict[str, list[str]]) -> N
         console.print(Text(line, style=style))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="modelkiln")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the Python traceback of an environment or internal error (exit 3).",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """modelkiln: validate ML specs and compile them for Kubeflow, Terraform and KServe."""
+    ctx.obj = {"debug": debug}
     # A short-lived process that builds many small objects and frees them at exit: the
     # cyclic collector only costs time here (about a fifth of a large validate).
     gc.disable()
@@ -184,7 +258,7 @@ def compile_command(
 
 def _compile(root: Path, fmt: str, **options: Any) -> Compiled:
     """Run the compile phases; invalid specs print their diagnostics and exit 1."""
-    from compiler.build import UsageError, compile_repository
+    from compiler.build import compile_repository
 
     try:
         compiled = compile_repository(root, **options)
@@ -243,7 +317,6 @@ def commit_command(
     allow_dirty: bool,
 ) -> None:
     """Compile ROOT, then commit only its output folder, with provenance trailers."""
-    from compiler.build import UsageError
     from compiler.gitops.commit import CommitError, commit
 
     root = _spec_root(root)
@@ -287,7 +360,6 @@ def commit_command(
 def diff_command(root: Path, base: str, fmt: str) -> None:
     """What the working tree changes against REF: models, GPUs, costs, every artifact.
     Exit 1 when a model's training, data or evaluation changed but its version did not."""
-    from compiler.build import UsageError
     from compiler.gitops.diff import diff
 
     root = _spec_root(root)

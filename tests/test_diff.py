@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import UsageError
+from compiler.errors import UsageError
 from compiler.gitops.diff import diff
 from tests.conftest import EXAMPLES
 

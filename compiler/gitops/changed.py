@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from compiler.build import UsageError
+from compiler.errors import UsageError
 from compiler.gitops.source import spec_pathspecs
 from compiler.load import PROJECT_FILE, parse_text
 from compiler.validate.context import Specs

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from compiler.build import Compiled, UsageError, compile_repository
+from compiler.build import Compiled, compile_repository
+from compiler.errors import UsageError
 from compiler.output import MANIFEST, Manifest, compiler_id
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.build import UsageError
+from compiler.errors import UsageError
 from compiler.diagnostics import format_text
 from compiler.load import PROJECT_FILE, is_spec_root, load
 from compiler.plan import (

@@ -63,7 +63,7 @@ def compile_repository(
             f"unknown environment {', '.join(unknown)}", "environments: " + ", ".join(known)
         )
     from compiler.gitops.source import source_commit as read_source_commit
-    from compiler.render import render_into
+    from compiler.render import render_hashes, render_into
 
     plan = build_plan(result.specs, list(envs) or None)
     if changed_since is not None:
@@ -80,11 +80,11 @@ def compile_repository(
     previous = Manifest.read(target)  # read once: what to keep, prune and compare with
     keep = carried_over(previous, plan, only_models)
     compiled.specs, compiled.plan, compiled.out = result.specs, plan, target
+    if check:  # writes nothing anywhere: works on a read-only checkout
+        compiled.outputs = render_hashes(plan, only_models=only_models)
+        compiled.stale = stale(target, compiled.outputs, manifest, keep, previous)
+        return compiled
     with staging(target) as staged:
-        outputs = render_into(plan, staged, only_models=only_models)
-        compiled.outputs = outputs
-        if check:
-            compiled.stale = stale(target, outputs, manifest, keep, previous)
-        else:
-            compiled.changes = apply(target, staged, outputs, manifest, keep, previous)
+        compiled.outputs = render_into(plan, staged, only_models=only_models)
+        compiled.changes = apply(target, staged, compiled.outputs, manifest, keep, previous)
     return compiled

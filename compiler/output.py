@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from compiler import __version__
+from compiler.errors import HostError, describe_os_error
 from compiler.fsutil import write_atomic
 from compiler.plan import Plan
 
@@ -88,11 +89,31 @@ def compiler_id() -> str:
     return f"modelkiln {__version__}"
 
 
+def _first_non_folder(path: Path) -> Path | None:
+    """The first existing ancestor-or-self of path that is not a folder (it blocks mkdir)."""
+    for candidate in (*reversed(path.parents), path):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None
+
+
 @contextmanager
 def staging(out: Path) -> Iterator[Path]:
-    """A scratch folder on the output folder's file system, removed afterwards."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    """A scratch folder on the output folder's file system, removed afterwards.
+
+    Problems of the machine (the output folder is a file, a read-only checkout) become one
+    HostError line naming the path, before anything is rendered."""
+    blocker = _first_non_folder(out)
+    if blocker is not None:
+        raise HostError(
+            f"cannot write the output folder {out}: {blocker} is a file, not a folder",
+            "move that file away, or choose another folder with --out or the Project's output",
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    except OSError as err:
+        raise HostError(describe_os_error(err, "write the output folder")) from None
     try:
         yield folder
     finally:
@@ -145,8 +166,21 @@ def apply(
     """Make out hold exactly the staged files (plus what people put there themselves).
     keep: earlier outputs that stay listed in the manifest but are not rewritten;
     previous: the output folder's manifest.json before this compile."""
+    try:
+        return _apply(out, staged, outputs, manifest, keep or {}, previous)
+    except OSError as err:
+        raise HostError(describe_os_error(err, f"update the output folder {out}")) from None
+
+
+def _apply(
+    out: Path,
+    staged: Path,
+    outputs: dict[str, str],
+    manifest: Manifest,
+    keep: dict[str, str],
+    previous: Manifest | None,
+) -> Changes:
     changes = Changes()
-    keep = keep or {}
     for rel, digest in sorted(outputs.items()):
         target = out / safe_relative(rel)
         if _file_hash(target) == digest:

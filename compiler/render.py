@@ -100,6 +100,30 @@ class _WriteBatch:
         return write_files(self.folder, _render_batch(job))
 
 
+@dataclasses.dataclass(frozen=True)
+class _HashBatch:
+    def __call__(self, job: Job) -> dict[str, str]:
+        from compiler.output import sha256
+
+        return {rel: sha256(data) for rel, data in _render_batch(job).items()}
+
+
+def render_hashes(
+    plan: Plan,
+    workers: int | None = None,
+    parallel_from: int = PARALLEL_FROM,
+    only_models: set[str] | None = None,
+) -> dict[str, str]:
+    """The sha256 of every file render_into would write, writing nothing (compile --check
+    on a read-only checkout)."""
+    from compiler.output import sha256
+
+    hashes = {rel: sha256(data) for rel, data in render_environments(plan).items()}
+    for part in _run(plan, _HashBatch(), workers, parallel_from, only_models):
+        hashes.update(part)
+    return dict(sorted(hashes.items()))
+
+
 def render_into(
     plan: Plan,
     folder: Path,

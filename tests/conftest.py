@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,20 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 SHARED = REPO.parent / "shared"
+# The upstream schemas the tests use, vendored (tests/upstream/PROVENANCE.md).
+UPSTREAM = REPO / "tests" / "upstream"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def tool(name: str) -> str:
+    """The path of an external tool the suite runs. Skipped where it is missing, except in
+    CI (CI=true), where a missing tool fails: .ci/run installs every one."""
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is not on PATH in CI; .ci/run must install it")
+        pytest.skip(f"{name} is not on PATH")
+    return path
 
 
 def copy_example(tmp_path: Path, example: str) -> Path:
@@ -20,3 +35,8 @@ def copy_example(tmp_path: Path, example: str) -> Path:
 @pytest.fixture
 def quickstart(tmp_path: Path) -> Path:
     return copy_example(tmp_path, "quickstart")
+
+
+@pytest.fixture
+def promtool() -> str:
+    return tool("promtool")

@@ -28,17 +28,14 @@ from compiler.targets.serving.alerts import (
     cron_period_seconds,
     prometheus_rule,
 )
+from tests.conftest import UPSTREAM
 from tests.kfp_helpers import plan_of
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-SCHEMA = SHARED / "conformance" / "prometheus-operator" / "prometheusrule.v1.strict.schema.json"
-PROMTOOL = shutil.which("promtool")
+SCHEMA = UPSTREAM / "prometheus-operator" / "prometheusrule.v1.strict.schema.json"
+PROMTOOL = shutil.which("promtool")  # the tests that run it ask for the promtool fixture
 EXAMPLES = ("multi-cloud", "quickstart")
 
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"conformance schemas not present at {SHARED}"
-)
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not on PATH")
+needs_promtool = pytest.mark.usefixtures("promtool")  # skipped without it; failed in CI
 
 
 def served() -> list[tuple[str, EnvironmentPlan, ModelPlan]]:
@@ -86,7 +83,6 @@ def series(metric: str, labels: dict[str, str]) -> str:
 # --- schema and syntax --------------------------------------------------------------------------
 
 
-@needs_shared
 @pytest.mark.parametrize(("example", "env", "model"), served(), ids=served_ids())
 def test_rule_matches_the_strict_crd_schema(
     example: str, env: EnvironmentPlan, model: ModelPlan

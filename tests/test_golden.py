@@ -22,7 +22,7 @@ GOLDEN = REPO / "tests" / "golden"
 def test_golden(example: str) -> None:
     rendered = files_of(example)
     folder = GOLDEN / example
-    if os.environ.get("UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN") == "1":  # exactly 1: no accidental rewrite
         shutil.rmtree(folder, ignore_errors=True)
         write_files(folder, rendered)
     committed = read_tree(folder)

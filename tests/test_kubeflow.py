@@ -13,7 +13,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from compiler.plan import GPU_RESOURCE, POOL_LABEL
 from compiler.render import render
-from tests.conftest import SHARED
+from tests.conftest import UPSTREAM
 from tests.kfp_helpers import files_of, pipeline_docs, plan_of, yaml_docs
 
 EXAMPLES = ["quickstart", "multi-cloud"]
@@ -138,11 +138,8 @@ def test_distributed_training_renders_a_valid_pytorchjob() -> None:
     assert "staging/models/recommender/training/pytorchjob.yaml" not in files
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (upstream CRD schemas) is absent")
 def test_pytorchjob_passes_upstream_crd_schema() -> None:
-    schema = json.loads(
-        (SHARED / "conformance" / "kubeflow" / "pytorchjob.v1.strict.schema.json").read_text()
-    )
+    schema = json.loads((UPSTREAM / "kubeflow" / "pytorchjob.v1.strict.schema.json").read_text())
     jobs = [p for p in files_of("multi-cloud") if p.endswith("pytorchjob.yaml")]
     assert jobs
     for path in jobs:

@@ -16,10 +16,10 @@ from compiler.load import load
 from compiler.plan import GPU_RESOURCE, POOL_LABEL
 from compiler.slo import HIGH_AVAILABILITY, replicas
 from compiler.validate import validate
-from tests.conftest import SHARED, copy_example
+from tests.conftest import UPSTREAM, copy_example
 from tests.kfp_helpers import files_of, plan_of, yaml_docs
 
-ISVC_SCHEMA = SHARED / "conformance" / "kserve" / "inferenceservice.v1beta1.strict.schema.json"
+ISVC_SCHEMA = UPSTREAM / "kserve" / "inferenceservice.v1beta1.strict.schema.json"
 
 
 def _isvc(example: str, env: str, model: str) -> dict[str, Any]:
@@ -29,7 +29,6 @@ def _isvc(example: str, env: str, model: str) -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (upstream CRD schemas) is absent")
 @pytest.mark.parametrize("example", ["quickstart", "multi-cloud"])
 def test_inference_services_pass_the_strict_kserve_schema(example: str) -> None:
     schema = json.loads(ISVC_SCHEMA.read_text())
@@ -148,10 +147,9 @@ def test_pool_too_small_names_pool_and_shortfall(tmp_path: Path) -> None:
     assert diag.hint == "raise maxNodes to 11, or lower the models' maxReplicas"
 
 
-ARGO_SCHEMA = SHARED / "conformance" / "argo-cd" / "application.v1alpha1.strict.schema.json"
+ARGO_SCHEMA = UPSTREAM / "argo-cd" / "application.v1alpha1.strict.schema.json"
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (upstream CRD schemas) is absent")
 def test_argocd_applications_pass_the_strict_schema() -> None:
     schema = json.loads(ARGO_SCHEMA.read_text())
     files = files_of("multi-cloud")

@@ -28,13 +28,11 @@ from compiler.targets.terraform import (
     hcl,
     render_environment,
 )
+from tests.conftest import UPSTREAM
 from tests.kfp_helpers import files_of, plan_of, yaml_docs
 
 EXAMPLES = ("multi-cloud", "quickstart")
-SCHEMAS = (
-    Path(__file__).resolve().parents[2]
-    / "shared/conformance/terraform/gpu-node-pool-provider-schemas.json"
-)
+SCHEMAS = UPSTREAM / "terraform" / "gpu-node-pool-provider-schemas.json"
 PROVIDER = {
     "gcp": ("google", "~> 6.50"),
     "aws": ("aws", "~> 6.47"),
@@ -249,8 +247,6 @@ def test_pools_that_collide_in_terraform_are_refused() -> None:
 
 @cache
 def schemas() -> dict[str, dict[str, Any]]:
-    if not SCHEMAS.is_file():
-        pytest.skip(f"provider schemas not found at {SCHEMAS} (../shared is absent)")
     data = json.loads(SCHEMAS.read_text())
     out: dict[str, dict[str, Any]] = {}
     for provider in data["provider_schemas"].values():

@@ -51,6 +51,19 @@ CODES: dict[str, Code] = {
     "MK216": Code("distributed-required", "nodes > 1 needs a distributed strategy."),
     "MK217": Code("canary-percent", "canaryPercent is outside 1..99 or set without canary."),
     "MK218": Code("plaintext-secret", "A credential is written as a plain value in env."),
+    "MK230": Code(
+        "storage-uri-form", "A storage URI in a form KServe's storage initializer cannot fetch."
+    ),
+    "MK231": Code(
+        "registry-not-a-prefix", "A registry that cannot prefix <model>/<version> (hf://, oci://)."
+    ),
+    "MK232": Code(
+        "rps-target-below-one", "capacityRps × 0.7 is below 1, the least per-replica rps target."
+    ),
+    "MK233": Code("stable-uri-without-version", "rollout.stableStorageUri without stableVersion."),
+    "MK234": Code(
+        "stable-uri-required", "A canary of an explicit storageUri needs rollout.stableStorageUri."
+    ),
     # -- across documents
     "MK301": Code("duplicate-name", "Two documents of one kind share a name."),
     "MK302": Code("unknown-data-source", "A Model refers to a DataSource that does not exist."),
@@ -65,6 +78,12 @@ CODES: dict[str, Code] = {
     "MK311": Code("duplicate-environment", "Two environments share a name."),
     "MK312": Code("serving-capacity", "maxReplicas × capacityRps cannot serve throughputRps."),
     "MK313": Code("pool-too-small", "A serving pool cannot hold the replicas placed on it."),
+    "MK320": Code(
+        "canary-needs-stable-version", "A canary in standard mode needs rollout.stableVersion."
+    ),
+    "MK321": Code(
+        "scale-to-zero-standard", "minReplicas 0 in standard mode; scale to zero needs knative."
+    ),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),

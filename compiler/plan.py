@@ -12,7 +12,15 @@ from typing import Any
 
 from compiler import catalog
 from compiler.costs import PoolCost, pool_cost
-from compiler.slo import Replicas, replicas
+from compiler.deployment import (
+    STANDARD_ON_CPU,
+    CanaryPlan,
+    DeploymentPlan,
+    artifact_uri,
+    canary_percent,
+    serving_rollout,
+)
+from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
 from compiler.spec.project import Environment
@@ -196,6 +204,12 @@ class ServingPlan:
     max_latency_p99_ms: float | None
     metrics: RequestMetrics
     drift: DriftPlan | None
+    # KServe deployment mode and autoscaler of the environment (compiler/deployment.py)
+    deployment: DeploymentPlan = STANDARD_ON_CPU
+    # what spec.predictor serves: the stable version's artifact while a Standard-mode canary
+    # serves storage_uri, else storage_uri itself
+    stable_storage_uri: str = ""
+    canary: CanaryPlan | None = None  # Standard mode only
 
     @property
     def placement(self) -> Placement:
@@ -335,8 +349,7 @@ def storage_uri(spec: ModelSpec, registry: str | None, name: str) -> str:
     """Where the model's artifact lives: explicit, else <registry>/<model>/<version>."""
     if spec.serving is not None and spec.serving.storage_uri:
         return spec.serving.storage_uri
-    root = (registry or "pvc://models").rstrip("/")
-    return f"{root}/{name}/{spec.version}"
+    return artifact_uri(registry, name, spec.version)
 
 
 def _model_plan(
@@ -441,13 +454,9 @@ def _serving_plan(
             inputs=inputs,
             pushgateway=monitoring.pushgateway,
         )
-    scaling = serving.autoscaling
-    given = (scaling.min_replicas, scaling.max_replicas) if scaling else None
     rollout = serving.rollout
-    canary = rollout.canary_percent
-    if rollout.strategy == "canary" and canary is None:
-        canary = 10
     rollback = rollout.rollback
+    serve = serving_rollout(spec, env, specs.project.obj.spec.registry, name, uri)
     return ServingPlan(
         format=serving.format or FORMATS[spec.framework],
         runtime=serving.runtime,
@@ -456,19 +465,20 @@ def _serving_plan(
         memory=serving.resources.memory,
         gpus=specs.gpus_of(serving.resources),
         pool=pools.get(serving.resources.pool) if serving.resources.pool else None,
-        replicas=replicas(
-            serving.slo.throughput_rps, serving.capacity_rps, serving.slo.availability, given
-        ),
+        replicas=serve.replicas,
         capacity_rps=serving.capacity_rps,
         latency_p99_ms=serving.slo.latency_p99_ms,
         availability=serving.slo.availability,
         throughput_rps=serving.slo.throughput_rps,
         strategy=rollout.strategy,
-        canary_percent=canary if rollout.strategy == "canary" else None,
+        canary_percent=canary_percent(serving),
         max_error_rate=rollback.max_error_rate if rollback else None,
         max_latency_p99_ms=rollback.max_latency_p99_ms if rollback else None,
         metrics=metrics,
         drift=drift,
+        deployment=serve.deployment,
+        stable_storage_uri=serve.stable_storage_uri,
+        canary=serve.canary,
     )
 
 

@@ -93,7 +93,7 @@ def test_check_writes_nothing_on_a_read_only_checkout(tmp_path: Path) -> None:
     (repo / "models" / "fraud-detector.yaml").write_text(
         (repo / "models" / "fraud-detector.yaml")
         .read_text()
-        .replace("canaryPercent: 10", "canaryPercent: 20")
+        .replace("canaryPercent: 10", "canaryPercent: 5")
     )
     _make_read_only(repo)
     before = _snapshot(tmp_path)

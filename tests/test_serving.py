@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from compiler.load import load
 from compiler.plan import GPU_RESOURCE, POOL_LABEL
-from compiler.slo import HIGH_AVAILABILITY, replicas
+from compiler.slo import HIGH_AVAILABILITY, MIN_CAPACITY_RPS, replicas
 from compiler.validate import validate
 from tests.conftest import UPSTREAM, copy_example
 from tests.kfp_helpers import files_of, plan_of, yaml_docs
@@ -44,8 +44,12 @@ def test_gpu_model_on_its_pool() -> None:
     assert isvc["metadata"]["namespace"] == "ml-prod"
     model = predictor["model"]
     assert model["modelFormat"] == {"name": "pytorch"} and model["runtime"] == "kserve-torchserve"
-    assert model["storageUri"] == "gs://acme-models/fraud-detector/3.2.0"
-    assert model["resources"]["limits"][GPU_RESOURCE] == 1
+    # standard mode with a canary: the predictor serves the stable version, the canary 3.2.0
+    assert model["storageUri"] == "gs://acme-models/fraud-detector/3.1.0"
+    (canary,) = isvc["spec"]["canary"]
+    assert canary["predictor"]["model"]["storageUri"] == "gs://acme-models/fraud-detector/3.2.0"
+    assert canary["trafficPercent"] == 10
+    assert model["resources"]["limits"] == {"cpu": "4", "memory": "16Gi", GPU_RESOURCE: 1}
     assert model["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}
     assert predictor["nodeSelector"] == {POOL_LABEL: "l4-serve"}
     pool = next(p for p in plan_of("quickstart").environments[0].pools if p.name == "l4-serve")
@@ -53,8 +57,9 @@ def test_gpu_model_on_its_pool() -> None:
     assert tolerations == {(t.key, t.value, t.effect) for t in pool.taints}
     # 400 rps at 70 % of 60 rps per replica: 10 replicas, +1 for 99.9 %; min 2
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 11)
-    assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("rps", 42)
-    assert predictor["canaryTrafficPercent"] == 10
+    (metric,) = predictor["autoScaling"]["metrics"]
+    assert metric["external"]["target"] == {"type": "Value", "value": "42"}
+    assert "scaleMetric" not in predictor and "canaryTrafficPercent" not in predictor
 
 
 def test_cpu_model_has_no_gpu_and_no_placement() -> None:
@@ -73,8 +78,10 @@ def test_direct_rollout_has_no_canary_and_overrides_apply() -> None:
 
 
 def test_serving_only_model_uses_its_storage_uri() -> None:
-    model = _isvc("multi-cloud", "prod-us", "ticket-router")["spec"]["predictor"]["model"]
-    assert model["storageUri"] == "hf://acme/ticket-router-distilbert@9f2c1e7"
+    spec = _isvc("multi-cloud", "prod-us", "ticket-router")["spec"]
+    assert spec["predictor"]["model"]["storageUri"] == "hf://acme/ticket-router-distilbert:5b0d7a4"
+    canary = spec["canary"][0]["predictor"]["model"]
+    assert canary["storageUri"] == "hf://acme/ticket-router-distilbert:9f2c1e7"
 
 
 def test_kustomization_lists_every_resource_of_the_folder() -> None:
@@ -107,7 +114,7 @@ def test_drift_monitor() -> None:
 
 @given(
     throughput=st.floats(0.1, 1e5),
-    capacity=st.floats(0.1, 1e4),
+    capacity=st.floats(MIN_CAPACITY_RPS, 1e4),  # less is refused (MK232)
     availability=st.floats(0.01, 99.999),
 )
 def test_derived_replicas_always_carry_the_peak(
@@ -143,8 +150,9 @@ def test_pool_too_small_names_pool_and_shortfall(tmp_path: Path) -> None:
     pools.write_text(pools.read_text().replace("maxNodes: 12", "maxNodes: 8"))
     (diag,) = validate(load(repo)).diagnostics
     assert diag.code == "MK313" and diag.file == "pools/gpu-pools.yaml"
-    assert "'l4-serve'" in diag.message and "3 short" in diag.message
-    assert diag.hint == "raise maxNodes to 11, or lower the models' maxReplicas"
+    # 11 stable replicas at maxReplicas and the canary's 1 (10 % of 400 rps at 42 rps)
+    assert "'l4-serve'" in diag.message and "(fraud-detector 12): 4 short" in diag.message
+    assert diag.hint == "raise maxNodes to 12, or lower the models' maxReplicas"
 
 
 ARGO_SCHEMA = UPSTREAM / "argo-cd" / "application.v1alpha1.strict.schema.json"

@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from compiler.spec.base import Metadata, Strict
-from compiler.spec.types import Cron, Duration, EnvVarName, Name, Quantity, SemVer, StorageUri
+from compiler.spec.storage import ArtifactUri
+from compiler.spec.types import Cron, Duration, EnvVarName, Name, Quantity, SemVer
 
 Framework = Literal[
     "pytorch",
@@ -106,12 +107,22 @@ class Rollout(Strict):
     strategy: Literal["canary", "direct"] = "direct"
     canary_percent: int | None = Field(default=None, description="1..99; default 10 for canary.")
     rollback: Rollback | None = None
+    stable_version: SemVer | None = Field(
+        default=None,
+        description="The version serving now (standard mode): spec.predictor serves it and a "
+        "canary serves version; equal to version, nothing is canaried.",
+    )
+    stable_storage_uri: ArtifactUri | None = Field(
+        default=None,
+        description="The stable version's artifact; default <registry>/<model>/<stableVersion>. "
+        "Required when serving.storageUri is given.",
+    )
 
 
 class Serving(Strict):
     format: str | None = Field(default=None, description="KServe modelFormat; default: framework.")
     runtime: str | None = None
-    storage_uri: StorageUri | None = None
+    storage_uri: ArtifactUri | None = None
     resources: ServingResources = Field(default_factory=ServingResources)
     capacity_rps: float = Field(gt=0, description="Throughput of one replica at the SLO latency.")
     slo: Slo

@@ -8,8 +8,10 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
+from compiler.spec.deployment import EnvironmentServing
 from compiler.spec.gpupool import Accelerator
-from compiler.spec.types import Name, StorageUri
+from compiler.spec.storage import ArtifactRoot
+from compiler.spec.types import Name
 
 Provider = Literal["gcp", "aws", "azure"]
 
@@ -59,6 +61,10 @@ class Environment(Strict):
     namespace: Name = Field(description="Kubernetes namespace of this environment's workloads.")
     cloud: Cloud
     cluster: str = Field(min_length=1, description="The existing cluster GPU pools attach to.")
+    serving: EnvironmentServing = Field(
+        default_factory=EnvironmentServing,
+        description="KServe deployment mode and autoscaling source of this environment.",
+    )
 
 
 class Policies(Strict):
@@ -168,7 +174,7 @@ class GitOps(Strict):
 
 class ProjectSpec(Strict):
     output: str = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
-    registry: StorageUri | None = Field(
+    registry: ArtifactRoot | None = Field(
         default=None, description="Root URI for model artifacts; storage URIs derive from it."
     )
     environments: list[Environment] = Field(min_length=1)

@@ -296,7 +296,5 @@ def uri_checker(schemes: tuple[str, ...]) -> AfterValidator:
 
 
 DATA_SCHEMES = ("gs://", "s3://", "az://", "abfss://", "bq://", "https://")
-STORAGE_SCHEMES = ("gs://", "s3://", "az://", "abfss://", "https://", "pvc://", "oci://", "hf://")
 
 DataUri = Annotated[str, uri_checker(DATA_SCHEMES)]
-StorageUri = Annotated[str, uri_checker(STORAGE_SCHEMES)]

@@ -144,8 +144,8 @@ def schema_diagnostics(
             item = (path, "MK201", f"unknown field '{field}'", hint, True)
         elif kind == "missing":
             item = (path, "MK202", f"missing required field '{field}'", None, True)
-        elif kind.startswith("MK"):
-            item = (path, kind, e["msg"], None, False)
+        elif kind.startswith("MK"):  # a value type's own check; its context may carry a hint
+            item = (path, kind, e["msg"], (e.get("ctx") or {}).get("hint"), False)
         elif kind == "literal_error":
             expected = str(e.get("ctx", {}).get("expected", ""))
             choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]

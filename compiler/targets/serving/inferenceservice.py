@@ -1,11 +1,37 @@
-"""KServe InferenceService (serving.kserve.io/v1beta1) of one Model in one environment."""
+"""KServe InferenceService (serving.kserve.io/v1beta1) of one Model in one environment.
+
+The deployment mode is always written (the stock inferenceservice-config defaults to
+Knative, the Go default is Standard: the manifest must not depend on which). Per mode
+(docs/serving.md; KServe v0.20.0, Knative 1.21.1):
+
+- knative: scaleMetric rps and scaleTarget = the per-replica target, with
+  target-utilization-percentage 100 so that Knative does not take 70 % of it again;
+  canaryTrafficPercent for a canary;
+- standard: autoScaling with KEDA on the request rate from Prometheus (threshold = the
+  per-replica target), or the HPA on CPU utilisation without Prometheus; a canary is an entry
+  of spec.canary serving the new version while spec.predictor serves the stable one.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan
+from compiler.deployment import (
+    AUTOSCALER_ANNOTATION,
+    CANARY_NAME,
+    MODE_ANNOTATION,
+    MODE_VALUES,
+)
+from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan, ServingPlan
+from compiler.slo import SAFE_UTILISATION
 from compiler.targets import kubernetes
+
+# Knative's per-revision override of its target utilisation (knative/serving knative-v1.21.1
+# pkg/apis/autoscaling/register.go); KServe copies predictor annotations to the revision.
+TARGET_UTILIZATION = "autoscaling.knative.dev/target-utilization-percentage"
+RATE_WINDOW = "2m"  # at least four samples at a 30 s scrape interval
+MODEL_CONTAINER = "kserve-container"
+STABLE_VERSION = "modelkiln.dev/stable-version"  # what spec.predictor serves during a canary
 
 
 def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
@@ -16,28 +42,112 @@ def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
     }
 
 
+def predictor_resources(serving: ServingPlan) -> dict[str, Any]:
+    """Requests = limits for CPU and memory, GPUs as limits. KServe merges these key by key
+    over the ServingRuntime's container (limits.cpu 1, memory 2Gi in the stock runtimes): a
+    request without its own limit would meet the runtime's limit and the pod be refused."""
+    gpus = serving.gpus if serving.pool is not None else 0  # GPUs only on GPU pools
+    amounts = {"cpu": serving.cpu, "memory": serving.memory}
+    requests = {k: v for k, v in amounts.items() if v}
+    limits: dict[str, Any] = dict(requests)
+    if gpus:
+        limits[GPU_RESOURCE] = gpus
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _model(serving: ServingPlan, storage_uri: str) -> dict[str, Any]:
+    model: dict[str, Any] = {"modelFormat": {"name": serving.format}}
+    if serving.runtime:
+        model["runtime"] = serving.runtime
+    model["storageUri"] = storage_uri
+    resources = predictor_resources(serving)
+    if resources:
+        model["resources"] = resources
+    return model
+
+
+def requests_query(env: EnvironmentPlan, model: ModelPlan) -> str:
+    """Requests per second summed over the stable predictor's pods. Standard mode names its
+    Deployment <isvc>-predictor, so its pods are <isvc>-predictor-<hash>-<suffix> (a
+    canary's are <isvc>-canary-predictor-..., which the anchored regex leaves out)."""
+    serving = model.serving
+    assert serving is not None
+    pods = f"{model.name}-predictor-[a-z0-9]+-[a-z0-9]+"
+    metric = serving.deployment.requests_metric
+    selector = f'namespace="{env.namespace}", pod=~"{pods}"'
+    return f"sum(rate({metric}{{{selector}}}[{RATE_WINDOW}]))"
+
+
+def _autoscaling(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
+    serving = model.serving
+    assert serving is not None
+    deployment = serving.deployment
+    target = serving.replicas.scale_target_rps
+    if deployment.autoscaler == "knative":
+        # desired pods = ceil(rps / (scaleTarget × TU/100)), TU = 100: the target is the
+        # safe load itself (Knative's default TU of 70 % would apply the headroom twice)
+        return {
+            "annotations": {TARGET_UTILIZATION: "100"},
+            "scaleMetric": "rps",
+            "scaleTarget": target,
+        }
+    if deployment.autoscaler == "keda":
+        # KServe passes only target.value to KEDA as its threshold, and KEDA's default
+        # metric type is AverageValue: replicas = ceil(query / threshold)
+        external = {
+            "metric": {
+                "backend": "prometheus",
+                "serverAddress": deployment.prometheus,
+                "query": requests_query(env, model),
+            },
+            "target": {"type": "Value", "value": str(target)},
+        }
+        return {"autoScaling": {"metrics": [{"type": "External", "external": external}]}}
+    utilisation = round(SAFE_UTILISATION * 100)
+    cpu = {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": utilisation}}
+    return {"autoScaling": {"metrics": [{"type": "Resource", "resource": cpu}]}}
+
+
+def _canary(serving: ServingPlan) -> list[dict[str, Any]]:
+    canary = serving.canary
+    if canary is None:
+        return []
+    # KServe's webhook: a named canary, no autoscaling of its own, minReplicas ≤ the stable's
+    predictor: dict[str, Any] = {"name": CANARY_NAME, "minReplicas": canary.replicas}
+    predictor |= kubernetes.placement(serving.placement)
+    # the CRD requires the canary model's container name; KServe's is kserve-container,
+    # the name its runtime merge keeps (constants.InferenceServiceContainerName)
+    predictor["model"] = {"name": MODEL_CONTAINER, **_model(serving, canary.storage_uri)}
+    return [{"trafficPercent": canary.percent, "predictor": predictor}]
+
+
 def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     serving = model.serving
     assert serving is not None
-    gpus = serving.gpus if serving.pool is not None else 0  # GPUs only on GPU pools
-    predictor_model: dict[str, Any] = {"modelFormat": {"name": serving.format}}
-    if serving.runtime:
-        predictor_model["runtime"] = serving.runtime
-    predictor_model["storageUri"] = serving.storage_uri
-    container = kubernetes.resources(serving.cpu, serving.memory, gpus)
-    if container:
-        predictor_model["resources"] = container
-    replicas = serving.replicas
+    deployment = serving.deployment
+    annotations = {MODE_ANNOTATION: MODE_VALUES[deployment.mode]}
+    if deployment.autoscaler != "knative":
+        annotations[AUTOSCALER_ANNOTATION] = deployment.autoscaler
     predictor: dict[str, Any] = {
-        "minReplicas": replicas.min,
-        "maxReplicas": replicas.max,
-        "scaleMetric": "rps",
-        "scaleTarget": replicas.scale_target_rps,
+        "minReplicas": serving.replicas.min,
+        "maxReplicas": serving.replicas.max,
     }
-    if serving.canary_percent is not None:
+    predictor |= _autoscaling(env, model)
+    if deployment.mode == "knative" and serving.canary_percent is not None:
         predictor["canaryTrafficPercent"] = serving.canary_percent
     predictor |= kubernetes.placement(serving.placement)
-    predictor["model"] = predictor_model
+    predictor["model"] = _model(serving, serving.stable_storage_uri or serving.storage_uri)
+    spec: dict[str, Any] = {"predictor": predictor}
+    canary = _canary(serving)
+    if canary:
+        spec["canary"] = canary
+        assert serving.canary is not None
+        annotations[STABLE_VERSION] = serving.canary.stable_version
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -45,6 +155,7 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
             "name": model.name,
             "namespace": env.namespace,
             "labels": {**labels(env, model), "modelkiln.dev/version": model.version},
+            "annotations": annotations,
         },
-        "spec": {"predictor": predictor},
+        "spec": spec,
     }

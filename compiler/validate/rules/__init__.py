@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from compiler.diagnostics import Diagnostic
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
-from compiler.validate.rules import model, policies, references, resources, serving
+from compiler.validate.rules import model, policies, references, resources, rollout, serving
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
 SpecRule = Callable[[Specs, dict[str, set[str]]], Iterable[Diagnostic]]
@@ -21,6 +21,8 @@ MODEL_RULES: list[ModelRule] = [
     model.gates,
     model.plaintext_secrets,
     model.pool_less_gpus,
+    rollout.rps_target,
+    rollout.stable_artifact,
 ]
 
 SPEC_RULES: list[SpecRule] = [
@@ -32,6 +34,8 @@ SPEC_RULES: list[SpecRule] = [
     resources.gpus_per_node,
     serving.throughput,
     serving.pool_capacity,
+    rollout.canary_stable_version,
+    rollout.scale_to_zero,
     policies.max_gpus_per_model,
     policies.require_canary,
     policies.require_pinned_images,

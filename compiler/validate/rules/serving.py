@@ -7,19 +7,17 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 
+from compiler.deployment import serving_rollout
 from compiler.diagnostics import Diagnostic
-from compiler.slo import replicas
 from compiler.validate.context import ModelView, Specs
 
 
-def _replicas(view: ModelView) -> tuple[int, int] | None:
-    serving = view.spec.serving
-    if serving is None:
+def _most_replicas(view: ModelView) -> int | None:
+    """The most pods of the model at once: maxReplicas, plus a Standard-mode canary's."""
+    if view.spec.serving is None:
         return None
-    scaling = serving.autoscaling
-    given = (scaling.min_replicas, scaling.max_replicas) if scaling else None
-    r = replicas(serving.slo.throughput_rps, serving.capacity_rps, serving.slo.availability, given)
-    return r.min, r.max
+    rollout = serving_rollout(view.spec, view.env, None, view.name, "")
+    return rollout.replicas.max + (rollout.canary.replicas if rollout.canary else 0)
 
 
 def throughput(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
@@ -45,15 +43,15 @@ def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
     demand: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for view in specs.views:
         serving = view.spec.serving
-        scale = _replicas(view)
-        if serving is None or scale is None or serving.resources.pool is None:
+        most = _most_replicas(view)
+        if serving is None or most is None or serving.resources.pool is None:
             continue
         if serving.resources.pool not in specs.pools:
             continue
         gpus = specs.gpus_of(serving.resources)
         per_node = specs.pools[serving.resources.pool].obj.spec.gpus_per_node
         if gpus and gpus <= per_node:  # a replica that cannot fit at all is MK305's to report
-            demand[(view.env.name, serving.resources.pool)].append((view.name, scale[1] * gpus))
+            demand[(view.env.name, serving.resources.pool)].append((view.name, most * gpus))
     for (env, name), users in sorted(demand.items()):
         pool = specs.pools[name]
         if env not in specs.pool_environments(pool):
@@ -69,6 +67,6 @@ def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
                 "MK313",
                 f"GpuPool '{name}' holds at most {holds} GPUs in environment '{env}' "
                 f"({spec.max_nodes} nodes × {spec.gpus_per_node}), but serving may need "
-                f"{needs} at maxReplicas ({parts}): {needs - holds} short",
+                f"{needs} at maxReplicas, canaries included ({parts}): {needs - holds} short",
                 f"raise maxNodes to {nodes}, or lower the models' maxReplicas",
             )

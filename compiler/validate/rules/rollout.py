@@ -1,0 +1,128 @@
+"""Deployment modes, autoscaling targets and rollouts (docs/serving.md).
+
+Single-Model rules run on every base and overridden spec; the environment rules see each
+Model as it is in an environment, whose `serving.mode` decides what KServe can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from compiler.deployment import canary_percent
+from compiler.diagnostics import Diagnostic
+from compiler.load import PathKey
+from compiler.slo import MIN_CAPACITY_RPS, SAFE_UTILISATION, scale_target
+from compiler.spec.model import ModelSpec
+from compiler.validate.context import At, ModelView, Specs, override_source
+
+
+def rps_target(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
+    serving = spec.serving
+    if serving is None or scale_target(serving.capacity_rps) >= 1:
+        return
+    yield at(
+        ("serving", "capacityRps"),
+        "MK232",
+        f"capacityRps {serving.capacity_rps:g} gives a per-replica target of "
+        f"floor({serving.capacity_rps:g} × {SAFE_UTILISATION:g}) = 0 requests per second; "
+        "KServe refuses an rps target below 1",
+        f"capacityRps must be at least {MIN_CAPACITY_RPS:.2f} (70 % of it at least 1 rps)",
+        False,
+    )
+
+
+def stable_artifact(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
+    serving = spec.serving
+    if serving is None:
+        return
+    rollout = serving.rollout
+    if rollout.stable_storage_uri is not None and rollout.stable_version is None:
+        yield at(
+            ("serving", "rollout", "stableStorageUri"),
+            "MK233",
+            "stableStorageUri is set but stableVersion is not",
+            "add stableVersion: the version whose artifact stableStorageUri is",
+            True,
+        )
+    stable = rollout.stable_version
+    needs_uri = (
+        canary_percent(serving) is not None
+        and stable is not None
+        and stable != spec.version
+        and serving.storage_uri is not None
+        and rollout.stable_storage_uri is None
+    )
+    if needs_uri:
+        yield at(
+            ("serving", "rollout", "stableVersion"),
+            "MK234",
+            f"the artifact of stable version {stable} cannot be derived: serving.storageUri "
+            "is given explicitly",
+            f"add rollout.stableStorageUri: the artifact URI of version {stable}",
+            False,
+        )
+
+
+def _in_standard_mode(
+    specs: Specs, failing: Callable[[ModelView], bool], path: PathKey
+) -> Iterator[tuple[ModelView, str]]:
+    """(view, "environment 'x' is" / "environments 'x' and 'y' are") for each place where
+    a Model fails a check in standard mode: a problem of the base spec once, naming every
+    such environment; a problem an override brings, once per environment."""
+    from_base: dict[str, list[ModelView]] = {}
+    for view in specs.views:
+        if view.env.serving.mode != "standard" or not failing(view):
+            continue
+        if override_source(view.override, path):
+            yield view, f"environment '{view.env.name}' is"
+        else:
+            from_base.setdefault(view.name, []).append(view)
+    for views in from_base.values():
+        names = [f"'{v.env.name}'" for v in views]
+        if len(names) == 1:
+            yield views[0], f"environment {names[0]} is"
+        else:
+            yield views[0], f"environments {', '.join(names[:-1])} and {names[-1]} are"
+
+
+def _canary_without_stable(view: ModelView) -> bool:
+    serving = view.spec.serving
+    return (
+        serving is not None
+        and canary_percent(serving) is not None
+        and serving.rollout.stable_version is None
+    )
+
+
+def canary_stable_version(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
+    path: PathKey = ("serving", "rollout")
+    for view, envs in _in_standard_mode(specs, _canary_without_stable, path):
+        yield view.at(
+            path,
+            "MK320",
+            f"{envs} in standard mode, where a canary needs rollout.stableVersion: "
+            "spec.predictor serves the stable version and spec.canary the new one",
+            f"add stableVersion: <the version serving now> (set it to {view.spec.version} to "
+            "promote), or set serving.mode: knative for the environment in modelkiln.yaml",
+            key=True,
+        )
+
+
+def _scales_to_zero(view: ModelView) -> bool:
+    serving = view.spec.serving
+    scaling = serving.autoscaling if serving else None
+    return scaling is not None and scaling.min_replicas == 0
+
+
+def scale_to_zero(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
+    path: PathKey = ("serving", "autoscaling", "minReplicas")
+    for view, envs in _in_standard_mode(specs, _scales_to_zero, path):
+        yield view.at(
+            path,
+            "MK321",
+            f"{envs} in standard mode, where minReplicas 0 cannot scale to zero: the HPA "
+            "keeps 1 replica, and with KEDA no pod would count the requests that should "
+            "wake the model",
+            "set minReplicas to 1 or more, or serving.mode: knative for the environment in "
+            "modelkiln.yaml",
+        )

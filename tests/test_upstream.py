@@ -1,4 +1,4 @@
-"""The vendored upstream schemas (tests/upstream/) are still the steering repository's copies."""
+"""The vendored upstream files (tests/upstream/) are still the steering repository's copies."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import SHARED, UPSTREAM
 
-VENDORED = sorted(p for p in UPSTREAM.rglob("*.json"))
+VENDORED = sorted(p for p in UPSTREAM.rglob("*") if p.suffix in (".json", ".yaml"))
 
 
 def test_every_vendored_schema_is_listed_in_the_provenance() -> None:

@@ -38,7 +38,10 @@ ACCEPTED_PREFIXES = (
 )
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]\Z")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
-_HF_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# huggingface_hub's repo id rule (utils/_validators.py validate_repo_id): word characters,
+# '.', '-', starting and ending with a letter or digit, no '--' or '..', names ≤ 96
+_HF_PART = re.compile(r"(?!.*(--|\.\.))[A-Za-z0-9]([A-Za-z0-9._-]{0,94}[A-Za-z0-9])?\Z")
+_HF_REVISION = re.compile(r"[A-Za-z0-9._-]+\Z")
 _AZURE_HOST = re.compile(
     r"(?P<account>[^.]*)\.(?:blob\.core\.windows\.net|z[0-9]{1,2}\.blob\.storage\.azure\.net)\Z"
 )
@@ -101,7 +104,7 @@ def _hf(rest: str) -> Problem | None:
         )
     owner_ok = len(parts) == 2 and _HF_PART.match(parts[0])
     model, colon, revision = parts[1].partition(":") if len(parts) == 2 else ("", "", "")
-    if not owner_ok or not _HF_PART.match(model) or (colon and not _HF_PART.match(revision)):
+    if not owner_ok or not _HF_PART.match(model) or (colon and not _HF_REVISION.match(revision)):
         return (
             "MK230",
             "an hf:// URI is hf://<owner>/<model>[:<revision>], exactly two path parts",
@@ -122,10 +125,12 @@ def _https(rest: str, prefix: bool) -> Problem | None:
                 "3-24 lower-case letters and digits: "
                 "https://<account>.blob.core.windows.net/<container>/<path>",
             )
-        if not _AZURE_CONTAINER.match(container):
+        # kserve_storage's _parse_azure_uri splits the path into <container>/<prefix>: a
+        # container with no '/' after it fails to unpack
+        if not _AZURE_CONTAINER.match(container) or not (prefix or "/" in path):
             return (
                 "MK230",
-                "an Azure blob URI names its container after the host",
+                "an Azure blob URI names its container and a path after the host",
                 "write https://<account>.blob.core.windows.net/<container>/<path>",
             )
         return None
@@ -161,8 +166,8 @@ def storage_uri_problem(value: str, *, prefix: bool = False) -> Problem | None:
     if scheme in ("hf", "oci") and prefix:
         return (
             "MK231",
-            f"a {scheme}:// URI cannot be a registry: <registry>/<model>/<version> would not "
-            f"be a {scheme}:// artifact",
+            f"an {scheme}:// URI cannot be a registry: <registry>/<model>/<version> would "
+            f"not be an {scheme}:// artifact",
             "give each model serving.storageUri instead, or use one of: " + ACCEPTED_PREFIXES,
         )
     if scheme in ("gs", "s3"):

@@ -41,6 +41,10 @@ def project(envs: int) -> str:
             f"      namespace: ml-{name}",
             f"      cloud: {{provider: {provider}, {ident.format(name=name)}, region: r1}}",
             f"      cluster: cluster-{name}",
+            # both KServe modes: Knative in env0, Standard with KEDA in the others
+            "      serving: {mode: knative}"
+            if i == 0
+            else "      serving: {mode: standard, prometheus: http://prometheus:9090}",
         ]
     lines += [
         "  policies:",
@@ -119,6 +123,7 @@ spec:
     rollout:
       strategy: canary
       canaryPercent: 10
+      stableVersion: 0.9.0
       rollback: {{maxErrorRate: 0.01, maxLatencyP99Ms: 200}}
   environments:
     env0:

@@ -111,19 +111,16 @@ def serving_replicas(spec: ModelSpec) -> Replicas:
     return replicas(slo.throughput_rps, serving.capacity_rps, slo.availability, given)
 
 
-def canary_plan(spec: ModelSpec, mode: str, storage_uri: str) -> CanaryPlan | None:
+def canary_plan(spec: ModelSpec, storage_uri: str, scale: Replicas) -> CanaryPlan:
     """The canary of a Standard-mode rollout, sized to carry its share of the peak at the
-    per-replica target (KServe gives a canary fixed replicas, no autoscaler)."""
-    if not renders_standard_canary(spec, mode):
-        return None
+    per-replica target (KServe gives a canary fixed replicas, no autoscaler), but never more
+    than the stable maxReplicas."""
     assert spec.serving is not None
     percent = canary_percent(spec.serving)
-    assert percent is not None
-    target = serving_replicas(spec).scale_target_rps
-    pods = canary_replicas(spec.serving.slo.throughput_rps, target, percent)
     stable = spec.serving.rollout.stable_version
-    assert stable is not None
-    return CanaryPlan(spec.version, stable, storage_uri, percent, pods)
+    assert percent is not None and stable is not None
+    pods = canary_replicas(spec.serving.slo.throughput_rps, scale.scale_target_rps, percent)
+    return CanaryPlan(spec.version, stable, storage_uri, percent, min(pods, scale.max))
 
 
 def serving_rollout(
@@ -131,13 +128,13 @@ def serving_rollout(
 ) -> ServingRollout:
     deployment = deployment_plan(env)
     scale = serving_replicas(spec)
-    canary = canary_plan(spec, deployment.mode, storage_uri)
-    if canary is None:
+    if not renders_standard_canary(spec, deployment.mode):
         return ServingRollout(deployment, scale, storage_uri, None)
+    canary = canary_plan(spec, storage_uri, scale)
     stable_uri = stable_storage_uri(spec, registry, model) or storage_uri
-    # KServe (components/predictor.go) takes the canary's replicas out of the stable
-    # minReplicas (at least 1 stays) and its webhook refuses a canary minReplicas above the
-    # stable one: the stable minimum covers both, never above maxReplicas.
-    scale = replace(scale, min=min(scale.max, max(scale.min, canary.replicas)))
-    canary = replace(canary, replicas=min(canary.replicas, scale.min))
+    if canary.replicas > scale.min:
+        # KServe (components/predictor.go) takes the canary's replicas out of the stable
+        # minReplicas (at least 1 stays) and its webhook refuses a canary minReplicas above
+        # the stable one: the stable minimum covers both (canary.replicas ≤ maxReplicas).
+        scale = replace(scale, min=canary.replicas)
     return ServingRollout(deployment, scale, stable_uri, canary)

@@ -17,6 +17,7 @@ Given `autoscaling` replaces min and max; the target is derived either way.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -34,6 +35,7 @@ class Replicas:
     derived: bool  # True when computed from the SLO, False when given in autoscaling
 
 
+@functools.lru_cache(maxsize=1024)  # a few capacities, asked for by every model
 def scale_target(capacity_rps: float) -> int:
     """floor(capacityRps × 0.7), exactly: 0.7 × 70 is 49, not 48.99999999999999."""
     safe = Decimal(repr(capacity_rps)) * Decimal(repr(SAFE_UTILISATION))

@@ -43,14 +43,12 @@ def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
     demand: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for view in specs.views:
         serving = view.spec.serving
-        most = _most_replicas(view)
-        if serving is None or most is None or serving.resources.pool is None:
-            continue
-        if serving.resources.pool not in specs.pools:
+        if serving is None or serving.resources.pool not in specs.pools:
             continue
         gpus = specs.gpus_of(serving.resources)
         per_node = specs.pools[serving.resources.pool].obj.spec.gpus_per_node
-        if gpus and gpus <= per_node:  # a replica that cannot fit at all is MK305's to report
+        most = _most_replicas(view)
+        if gpus and gpus <= per_node and most:  # a replica too big is MK305's to report
             demand[(view.env.name, serving.resources.pool)].append((view.name, most * gpus))
     for (env, name), users in sorted(demand.items()):
         pool = specs.pools[name]

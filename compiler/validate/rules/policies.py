@@ -45,7 +45,8 @@ def require_canary(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagno
                 "MK402",
                 f"environment '{view.env.name}' requires a canary rollout "
                 "(policies.requireCanaryIn)",
-                "set serving.rollout: {strategy: canary, canaryPercent: 10}",
+                "set serving.rollout: {strategy: canary, canaryPercent: 10} (in standard mode "
+                "also stableVersion: the version serving now)",
                 key=not has_strategy,
             )
 

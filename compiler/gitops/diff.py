@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.errors import UsageError
 from compiler.diagnostics import format_text
+from compiler.errors import UsageError
 from compiler.load import PROJECT_FILE, is_spec_root, load
 from compiler.plan import (
     DataPlan,

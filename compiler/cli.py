@@ -332,9 +332,9 @@ def commit_command(
     except UsageError as err:
         _fail_usage(str(err), err.hint)
         return
-    except CommitError as err:
-        click.echo(f"modelkiln: error: {err}", err=True)
-        sys.exit(1)
+    except CommitError as err:  # uncommitted specs: a gate, like compile --check (exit 1)
+        _fail(1, str(err), err.hint)
+        return
     if result is None:
         _report(compiled.diagnostics, compiled.texts, "text")
         sys.exit(1)

@@ -48,9 +48,9 @@ def affected_models(root: Path, ref: str, specs: Specs, output: str) -> set[str]
         before = _documents(old_text) if old_text is not None else {}
         # only the documents that changed, not their neighbours in the same file
         touched |= {key for key in now.keys() | before.keys() if now.get(key) != before.get(key)}
-    sources = {n for k, n in touched if k == "DataSource"}
-    pools = {n for k, n in touched if k == "GpuPool"}
-    models = {n for k, n in touched if k == "Model"}
+    sources = {name for kind, name in touched if kind == "DataSource"}
+    pools = {name for kind, name in touched if kind == "GpuPool"}
+    models = {name for kind, name in touched if kind == "Model"}
     for entry in specs.models.values():
         spec = entry.obj.spec
         views = [v.spec for v in specs.views if v.name == entry.name] or [spec]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,6 +11,8 @@ import pytest
 
 from compiler.errors import HostError
 from compiler.gitops.git import commit_of, git, git_or_none, reason, run_git, verb
+from tests.cli_helpers import EXE
+from tests.conftest import copy_example
 
 
 def _repository(path: Path) -> Path:
@@ -74,3 +78,18 @@ def test_the_verb_skips_git_options() -> None:
     assert verb(("-c", "core.hooksPath=/dev/null", "worktree", "add")) == "worktree"
     assert verb(("--work-tree=/tmp/x", "add", "-A")) == "add"
     assert verb(("--no-pager",)) == ""
+
+
+def test_a_machine_without_git(tmp_path: Path) -> None:
+    """diff needs git: exit 3, one line. compile does not: it records no source commit."""
+    repo = copy_example(tmp_path, "quickstart")
+    env = {**os.environ, "PATH": str(tmp_path / "no-tools")}
+    proc = subprocess.run(
+        [EXE, "diff", str(repo), "--base", "HEAD"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith("modelkiln: error: cannot run git: ")
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run([EXE, "compile", str(repo)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((repo / "deploy" / "manifest.json").read_text())["sourceCommit"] is None

@@ -199,7 +199,23 @@ _CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
         {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
     ),
 )
-CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+# The macros cron accepts, and the five fields each stands for (the one table: the
+# validator, the Kubeflow recurring run and the alert rules all read it).
+CRON_MACROS: dict[str, str] = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def cron_fields(expr: str) -> str:
+    """expr as five cron fields: a macro is expanded, anything else returned stripped."""
+    stripped = expr.strip()
+    return CRON_MACROS.get(stripped, stripped)
 
 
 def cron_problem(expr: str) -> str | None:

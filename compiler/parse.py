@@ -24,6 +24,9 @@ from compiler.sourcetext import LineMap, PathKey, Pos, line_map, printable
 
 MAX_NODES_PER_FILE = 200_000
 MAX_DEPTH = 64
+# A file the C parser rejects is read again by the pure one for a better message, but
+# only up to this size: it is some 15 times slower (seconds for a file near the size limit).
+PURE_REREAD_CHARS = 256 * 1024
 
 Events = Callable[[str], Iterator[Any]]
 
@@ -351,7 +354,7 @@ def parse_text(
     try:
         builder = _build(file, text, positions, _events)
     except YAMLError as first:
-        if not uses_c_parser():
+        if not uses_c_parser() or len(text) > PURE_REREAD_CHARS:
             return [], [_yaml_error(file, text, first)]
         # The C parser words some errors poorly; the pure one says exactly what and where.
         try:

@@ -161,3 +161,14 @@ def test_thousands_of_invalid_documents_in_one_file_are_fast(
     assert reads.count(pools_size) == 2  # once for data, once more for positions
     print(f"\n{count} invalid documents in one file: validated in {elapsed:.2f}s")
     assert elapsed < 10, f"{elapsed:.1f}s"
+
+
+def test_a_large_file_with_a_syntax_error_is_refused_fast() -> None:
+    document = "apiVersion: modelkiln.dev/v1alpha1\nkind: GpuPool\nmetadata:\n  name: p{i}\n"
+    text = "---\n".join(document.format(i=i) for i in range(30_000)) + "x: [1,\n"
+    assert len(text) > compiler.parse.PURE_REREAD_CHARS
+    start = time.perf_counter()
+    documents, diagnostics = parse_text("big.yaml", text, positions=False)
+    elapsed = time.perf_counter() - start
+    assert documents == [] and [(d.code, d.line) for d in diagnostics] == [("MK103", 150_001)]
+    assert elapsed < 5, f"{elapsed:.1f}s: the slow pure parser read it again"

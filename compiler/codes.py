@@ -32,6 +32,9 @@ CODES: dict[str, Code] = {
     "MK114": Code(
         "renamed-project-file", "The root has modelplane.yaml (the 0.1 name), not modelkiln.yaml."
     ),
+    "MK115": Code("not-a-regular-file", "A spec file is a FIFO, socket, device or folder."),
+    "MK116": Code("symlink-outside-root", "A symlink leads outside the spec root."),
+    "MK117": Code("unreadable", "A spec file or folder cannot be read."),
     # -- one document
     "MK201": Code("unknown-field", "A field that the kind does not have."),
     "MK202": Code("missing-field", "A required field is absent."),

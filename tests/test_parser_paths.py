@@ -70,7 +70,7 @@ def test_debug_shows_the_bug_with_its_traceback() -> None:
         timeout=60,
         cwd=REPO,
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 3
     assert "Traceback" in proc.stderr and "KeyError: 'a bug in the loader'" in proc.stderr
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from compiler.diagnostics import Diagnostic, did_you_mean
+from compiler.diagnostics import Diagnostic, did_you_mean, enumerate_names, quote, shorten
 from compiler.load import PathKey
 from compiler.validate.context import At
 
@@ -37,7 +37,7 @@ _RANGE_TYPES = {
 }
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -45,7 +45,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"number {value}"
     if isinstance(value, str):
-        return f"string '{value}'"
+        return f"string {quote(value)}"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
@@ -121,31 +121,57 @@ def _value_at(data: Any, path: PathKey) -> Any:
     return node
 
 
+# errors the one-pass value check (compiler.validate.values, MK219) already reports
+_REPORTED_ELSEWHERE = {"string_unicode"}
+CLOSED_LIST_LIMIT = 15  # a closed vocabulary (fields, choices) is listed nearly whole
+
+
+def _errors(err: ValidationError, data: dict[str, Any]) -> list[tuple[PathKey, Any]]:
+    """(data path, error) pairs; where a number is not finite, that is the one error at its
+    path (a union of int | float | str reports every member otherwise)."""
+    errors = [(_data_path(data, tuple(e["loc"])), e) for e in err.errors(include_url=False)]
+    infinite = {path for path, e in errors if e["type"] == "finite_number"}
+    return [
+        (path, e)
+        for path, e in errors
+        if e["type"] not in _REPORTED_ELSEWHERE
+        and (path not in infinite or e["type"] == "finite_number")
+    ]
+
+
 def schema_diagnostics(
     model: type[BaseModel], data: dict[str, Any], err: ValidationError, locate: At
 ) -> list[Diagnostic]:
-    errors = err.errors(include_url=False)
     seen: dict[tuple[PathKey, str], int] = {}
     out: list[tuple[PathKey, str, str, str | None, bool]] = []
     typos: dict[PathKey, set[str]] = {}  # parent path -> fields that typos point to
 
-    for e in errors:
-        path = _data_path(data, tuple(e["loc"]))
+    for path, e in _errors(err, data):
         kind = e["type"]
         value = _value_at(data, path)
-        field = str(path[-1]) if path else "document"
+        field = shorten(path[-1]) if path else "document"
         if kind == "extra_forbidden":
             allowed = fields_at(model, path[:-1])
-            hint = did_you_mean(field, allowed)
+            hint = did_you_mean(str(path[-1]), allowed)
             if hint:
                 typos.setdefault(path[:-1], set()).add(hint.split("'")[1])
             elif allowed:
-                hint = "allowed here: " + ", ".join(sorted(allowed))
-            item = (path, "MK201", f"unknown field '{field}'", hint, True)
+                hint = "allowed here: " + enumerate_names(sorted(allowed), CLOSED_LIST_LIMIT)
+            item = (path, "MK201", f"unknown field {quote(path[-1])}", hint, True)
         elif kind == "missing":
             item = (path, "MK202", f"missing required field '{field}'", None, True)
         elif kind.startswith("MK"):
-            item = (path, kind, e["msg"], None, False)
+            hint = e.get("ctx", {}).get("hint")
+            item = (path, kind, e["msg"], str(hint) if hint else None, False)
+        elif kind == "finite_number":
+            item = (
+                path,
+                "MK220",
+                f"{field}: {describe(value)} is not a finite number",
+                "NaN and infinity cannot be written to a pipeline, manifest or alert rule; "
+                "use a finite number",
+                False,
+            )
         elif kind == "literal_error":
             expected = str(e.get("ctx", {}).get("expected", ""))
             choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
@@ -154,7 +180,8 @@ def schema_diagnostics(
             item = (
                 path,
                 "MK204",
-                f"{field}: {_describe(value)} is not one of: {', '.join(choices)}",
+                f"{field}: {describe(value)} is not one of: "
+                + enumerate_names(choices, CLOSED_LIST_LIMIT),
                 hint,
                 False,
             )
@@ -165,11 +192,11 @@ def schema_diagnostics(
                 hint = f'quote it: "{value}"'
                 if field == "version" and model.__name__ in ("Model", "ModelSpec"):
                     hint = 'a semantic version in quotes, such as "1.0.0"'
-            item = (path, "MK203", f"{field}: expected {want}, got {_describe(value)}", hint, False)
+            item = (path, "MK203", f"{field}: expected {want}, got {describe(value)}", hint, False)
         elif kind in _RANGE_TYPES:
             item = (path, "MK210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
         elif kind == "string_pattern_mismatch":
-            item = (path, "MK204", f"{field}: {_describe(value)} is not allowed here", None, False)
+            item = (path, "MK204", f"{field}: {describe(value)} is not allowed here", None, False)
         else:
             item = (path, "MK203", f"{field}: {e['msg']}", None, False)
         key = (item[0], item[1])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -13,11 +14,36 @@ from compiler.load import Document, PathKey
 from compiler.spec import DataSource, GpuPool, Model, Project
 from compiler.spec.model import ModelSpec, ServingResources, TrainingResources
 from compiler.spec.project import Environment
+from compiler.validate.overrides import base_value_hint, override_anchor, override_source
 
 T = TypeVar("T", bound=BaseModel)
 
-# Where a diagnostic lands: (path, code, message, hint, at the key?) -> Diagnostic
-At = Callable[[PathKey, str, str, str | None, bool], Diagnostic]
+
+class _NoPatch(enum.Enum):
+    NO_PATCH = enum.auto()
+
+
+NO_PATCH = _NoPatch.NO_PATCH
+
+
+class At(Protocol):
+    """Where a diagnostic lands: (path, code, message, hint, at the key?) -> Diagnostic.
+
+    `patch`, when a rule gives it, is the value that, set at path, fixes the problem (None:
+    removing the key). Where an override causes a problem at a value of the base spec, the
+    hint then says so and shows that fix in merge-patch terms."""
+
+    def __call__(
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str | None,
+        key: bool,
+        /,
+        *,
+        patch: object = NO_PATCH,
+    ) -> Diagnostic: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +57,15 @@ class Entry(Generic[T]):
         return name
 
     def spec_at(
-        self, path: PathKey, code: str, message: str, hint: str | None, key: bool
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str | None,
+        key: bool,
+        /,
+        *,
+        patch: object = NO_PATCH,
     ) -> Diagnostic:
         """A diagnostic at path inside spec (the At signature the rules use)."""
         return self.doc.at(("spec", *path), code, message, hint, key=key)
@@ -41,21 +75,6 @@ class Entry(Generic[T]):
     ) -> Diagnostic:
         """A diagnostic at path, relative to the document's root."""
         return self.doc.at(path, code, message, hint, key=key)
-
-
-def override_source(override: dict[str, Any] | None, path: PathKey) -> bool:
-    """True when the merged value at path (inside spec) came from the override."""
-    node: Any = override
-    if node is None:
-        return False
-    for step in path:
-        if isinstance(node, dict):
-            if step not in node:
-                return False
-            node = node[step]
-        else:
-            return True  # the override replaced this whole list or scalar
-    return True
 
 
 @dataclass(frozen=True)
@@ -86,9 +105,75 @@ class ModelView:
         return self.entry.doc.at(doc_path, code, message, hint, key=key)
 
     def rule_at(
-        self, path: PathKey, code: str, message: str, hint: str | None, key: bool
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str | None,
+        key: bool,
+        /,
+        *,
+        patch: object = NO_PATCH,
     ) -> Diagnostic:
         return self.at(path, code, message, hint, key=key)
+
+
+@dataclass(frozen=True)
+class BaseLocator:
+    """The At of a base Model spec; it keeps what it reports, for OverrideLocator."""
+
+    entry: Entry[Model]
+    found: set[Diagnostic]
+
+    def __call__(
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str | None,
+        key: bool,
+        /,
+        *,
+        patch: object = NO_PATCH,
+    ) -> Diagnostic:
+        d = self.entry.spec_at(path, code, message, hint, key)
+        self.found.add(d)
+        return d
+
+
+@dataclass(frozen=True)
+class OverrideLocator:
+    """The At of an overridden Model spec. A problem its base spec has too reads the same
+    in every environment and is reported once, as the base's. A problem only the merged spec
+    has, at a field the override did not touch, is the override's doing: it is reported at
+    the override key that caused it, naming the environment, and when the rule gives the
+    fix, the hint says the value comes from the base spec and how to patch it."""
+
+    view: ModelView
+    base_found: set[Diagnostic]  # what the BaseLocators reported (they run first)
+
+    def __call__(
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str | None,
+        key: bool,
+        /,
+        *,
+        patch: object = NO_PATCH,
+    ) -> Diagnostic:
+        view, override = self.view, self.view.override
+        d = view.rule_at(path, code, message, hint, key)
+        if override is None or d in self.base_found or override_source(override, path):
+            return d
+        doc = view.entry.doc
+        anchor = override_anchor(override, path)
+        line, column = doc.pos(("spec", "environments", view.env.name, *anchor), key=True)
+        if patch is not NO_PATCH:
+            hint = base_value_hint(doc, path, patch) or hint
+        prefix = f"in environment '{view.env.name}': "
+        return Diagnostic(d.file, line, column, code, prefix + message, hint)
 
 
 @dataclass
@@ -122,9 +207,11 @@ class Specs:
         return (v for v in self.views if v.env.name == env)
 
     def model_specs(self) -> Iterator[tuple[Entry[Model], ModelSpec, At]]:
-        """Every distinct Model spec: each base, and each environment's overridden one."""
+        """Every distinct Model spec: each base, then each environment's overridden one, with
+        the At that reports an override's problems at the override (OverrideLocator)."""
+        base_found: set[Diagnostic] = set()
         for entry in self.models.values():
-            yield entry, entry.obj.spec, entry.spec_at
+            yield entry, entry.obj.spec, BaseLocator(entry, base_found)
         for view in self.views:
             if view.override is not None:
-                yield view.entry, view.spec, view.rule_at
+                yield view.entry, view.spec, OverrideLocator(view, base_found)

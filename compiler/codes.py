@@ -59,8 +59,8 @@ CODES: dict[str, Code] = {
     "MK220": Code("not-finite", "A number is NaN or infinite (.nan, .inf, 1e999)."),
     "MK221": Code(
         "control-character",
-        "A single-line value (a name, version, image, URI, region, ...) holds a line break or "
-        "another control character.",
+        "A single-line value (a name, version, image, URI, region, ...) holds a line break, "
+        "another control character, or U+FFFE/U+FFFF.",
     ),
     "MK222": Code("invalid-region", "A cloud region does not have its provider's form."),
     # -- across documents

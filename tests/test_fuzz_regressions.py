@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +212,30 @@ def test_a_line_break_in_a_string_hyperparameter_keeps_the_pipeline_yaml(tmp_pat
     spec = next(yaml.safe_load_all(text))
     default = spec["root"]["inputDefinitions"]["parameters"]["lr"]["defaultValue"]
     assert default == "a\nkind: Pipeline\r\u2028#x\x85y"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_unusual_single_line_values_that_validate_pass_kubectl_kustomize(tmp_path: Path) -> None:
+    """What validation lets through in a runtime or model format, kustomize takes: the
+    surrogates and U+FFFE/U+FFFF it refuses are refused at validation (MK219, MK221)."""
+    repo = copy_example(tmp_path, "quickstart")
+    runtime = "kserve-\\u00a0\\ufeff\\U0010FFFF\\u200b-é"
+    mutate(repo, MODEL, "runtime: kserve-torchserve", f'runtime: "{runtime}"')
+    mutate(repo, MODEL, "format: pytorch", 'format: "py\\ufdd0torch"')
+    status, out, err = run("compile", repo, "--out", tmp_path / "out")
+    assert status == 0, out + err
+    proc = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path / "out" / "prod")], capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    (service,) = [
+        d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "InferenceService"
+    ]
+    model = service["spec"]["predictor"]["model"]
+    assert model["runtime"] == "kserve-\u00a0\ufeff\U0010ffff\u200b-é"
+    assert model["modelFormat"]["name"] == "py\ufdd0torch"
+    for bad, code in (("\\ud800", "MK219"), ("\\ufffe", "MK221"), ("\\uffff", "MK221")):
+        mutate(repo, MODEL, f'runtime: "{runtime}"', f'runtime: "{runtime}{bad}"')
+        status, out, _ = run("validate", repo, "--format", "json")
+        assert status == 1 and [d["code"] for d in _diagnostics(out)] == [code]
+        mutate(repo, MODEL, f'runtime: "{runtime}{bad}"', f'runtime: "{runtime}"')

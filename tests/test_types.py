@@ -114,6 +114,8 @@ def test_quantity_roundtrip(number: int, suffix: str) -> None:
         ("a\x85", "a next-line character (U+0085) at character 2"),
         ("a\u2028", "a line separator (U+2028) at character 2"),
         ("a\u2029", "a paragraph separator (U+2029) at character 2"),
+        ("a\ufffe", "the noncharacter U+FFFE at character 2"),
+        ("\uffff", "the noncharacter U+FFFF at character 1"),
     ],
 )
 def test_single_line_values_refuse_control_characters(value: str, what: str) -> None:
@@ -128,7 +130,12 @@ def test_single_line_values_accept_printable_text(value: str) -> None:
     assert check_line(value) == value
 
 
-@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Zl", "Zp"))))
+PRINTABLE = st.characters(
+    codec="utf-8", exclude_categories=("Cc", "Zl", "Zp"), exclude_characters="\ufffe\uffff"
+)
+
+
+@given(st.text(alphabet=PRINTABLE))
 def test_every_printable_line_is_accepted(value: str) -> None:
     assert check_line(value) == value
 

@@ -56,10 +56,11 @@ _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 6
 
 # --- single-line values -------------------------------------------------------------------
 
-# C0 and C1 control characters (line breaks and tabs among them), DEL, and the Unicode line
-# and paragraph separators: none belongs in a name, version, image, URI or region, and each
-# would break the line-oriented files they are written to (YAML comments, HCL, PromQL).
-CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 control characters (line breaks and tabs among them), DEL, the Unicode line
+# and paragraph separators, and U+FFFE/U+FFFF (which YAML cannot hold: kubectl kustomize
+# refuses a manifest with one, even escaped): none belongs in a name, version, image, URI
+# or region, and each would break a line-oriented file (YAML comments, HCL, PromQL).
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 _CONTROL_NAMES = {
     "\n": "a line break",
     "\r": "a carriage return",
@@ -67,6 +68,8 @@ _CONTROL_NAMES = {
     "\x85": "a next-line character (U+0085)",
     "\u2028": "a line separator (U+2028)",
     "\u2029": "a paragraph separator (U+2029)",
+    "\ufffe": "the noncharacter U+FFFE",
+    "\uffff": "the noncharacter U+FFFF",
 }
 
 

@@ -6,6 +6,7 @@ diagnostic code (see ERROR_CODES), so one mapping turns pydantic's errors into d
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -155,6 +156,8 @@ def _number_to_str(value: Any) -> Any:
     # YAML users write `cpu: 4` as often as `cpu: "4"`; Kubernetes accepts both.
     if isinstance(value, bool):
         return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return value  # refused as it is (MK220), not as the string 'nan'
     if isinstance(value, int | float):
         return format(value, "g") if isinstance(value, float) else str(value)
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -126,17 +127,22 @@ _REPORTED_ELSEWHERE = {"string_unicode"}
 CLOSED_LIST_LIMIT = 15  # a closed vocabulary (fields, choices) is listed nearly whole
 
 
-def _errors(err: ValidationError, data: dict[str, Any]) -> list[tuple[PathKey, Any]]:
-    """(data path, error) pairs; where a number is not finite, that is the one error at its
-    path (a union of int | float | str reports every member otherwise)."""
-    errors = [(_data_path(data, tuple(e["loc"])), e) for e in err.errors(include_url=False)]
-    infinite = {path for path, e in errors if e["type"] == "finite_number"}
-    return [
-        (path, e)
-        for path, e in errors
-        if e["type"] not in _REPORTED_ELSEWHERE
-        and (path not in infinite or e["type"] == "finite_number")
-    ]
+def _not_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _errors(err: ValidationError, data: dict[str, Any]) -> list[tuple[PathKey, str, Any]]:
+    """(data path, error type, error) triples. A number that is not finite is said as that,
+    once, whatever field refused it (an integer field, or each member of int | float | str
+    | bool)."""
+    out = []
+    for e in err.errors(include_url=False):
+        if e["type"] in _REPORTED_ELSEWHERE:
+            continue
+        path = _data_path(data, tuple(e["loc"]))
+        kind = "finite_number" if _not_finite(_value_at(data, path)) else e["type"]
+        out.append((path, kind, e))
+    return out
 
 
 def schema_diagnostics(
@@ -146,8 +152,7 @@ def schema_diagnostics(
     out: list[tuple[PathKey, str, str, str | None, bool]] = []
     typos: dict[PathKey, set[str]] = {}  # parent path -> fields that typos point to
 
-    for path, e in _errors(err, data):
-        kind = e["type"]
+    for path, kind, e in _errors(err, data):
         value = _value_at(data, path)
         field = shorten(path[-1]) if path else "document"
         if kind == "extra_forbidden":
@@ -198,7 +203,7 @@ def schema_diagnostics(
         elif kind == "string_pattern_mismatch":
             item = (path, "MK204", f"{field}: {describe(value)} is not allowed here", None, False)
         else:
-            item = (path, "MK203", f"{field}: {e['msg']}", None, False)
+            item = (path, "MK203", f"{field}: {shorten(e['msg'], 300)}", None, False)
         key = (item[0], item[1])
         if key in seen:  # a union reports once per member; say it once
             continue

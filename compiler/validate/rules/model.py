@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from compiler.diagnostics import Diagnostic, quote
+from compiler.diagnostics import Diagnostic, quote, shorten
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At
 
@@ -116,12 +116,13 @@ def plaintext_secrets(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         return
     for name, value in spec.training.env.items():
         if _SECRET_NAME.search(name) or _SECRET_VALUE.match(value):
+            shown = shorten(name)
             yield at(
                 ("training", "env", name),
                 "MK218",
-                f"env {name} looks like a credential written as a plain value",
+                f"env {shown} looks like a credential written as a plain value",
                 f"store it in a Kubernetes Secret and reference it: secrets: "
-                f"[{{name: <secret>, key: <key>, env: {name}}}]",
+                f"[{{name: <secret>, key: <key>, env: {shown}}}]",
                 False,
             )
 

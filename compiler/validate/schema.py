@@ -145,73 +145,84 @@ def _errors(err: ValidationError, data: dict[str, Any]) -> list[tuple[PathKey, s
     return out
 
 
+# (path, code, message, hint, at the key?)
+Item = tuple[PathKey, str, str, str | None, bool]
+_NOT_FINITE_HINT = (
+    "NaN and infinity cannot be written to a pipeline, manifest or alert rule; use a finite number"
+)
+
+
+def _unknown_field(model: type[BaseModel], path: PathKey, typos: dict[PathKey, set[str]]) -> Item:
+    allowed = fields_at(model, path[:-1])
+    hint = did_you_mean(str(path[-1]), allowed)
+    if hint:
+        typos.setdefault(path[:-1], set()).add(hint.split("'")[1])
+    elif allowed:
+        hint = "allowed here: " + enumerate_names(sorted(allowed), CLOSED_LIST_LIMIT)
+    return (path, "MK201", f"unknown field {quote(path[-1])}", hint, True)
+
+
+def _not_one_of(path: PathKey, field: str, value: Any, e: Any) -> Item:
+    expected = str(e.get("ctx", {}).get("expected", ""))
+    choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
+    choices = [c for c in choices if c]
+    hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
+    listed = enumerate_names(choices, CLOSED_LIST_LIMIT)
+    return (path, "MK204", f"{field}: {describe(value)} is not one of: {listed}", hint, False)
+
+
+def _wrong_type(model: type[BaseModel], path: PathKey, field: str, kind: str, value: Any) -> Item:
+    hint = None
+    if kind == "string_type" and isinstance(value, int | float | bool):
+        hint = f'quote it: "{value}"'
+        if field == "version" and model.__name__ in ("Model", "ModelSpec"):
+            hint = 'a semantic version in quotes, such as "1.0.0"'
+    want = _TYPE_NAMES[kind]
+    return (path, "MK203", f"{field}: expected {want}, got {describe(value)}", hint, False)
+
+
+def _item(
+    model: type[BaseModel],
+    data: dict[str, Any],
+    error: tuple[PathKey, str, Any],
+    typos: dict[PathKey, set[str]],
+) -> Item:
+    """One pydantic error as what a diagnostic says, in the language's terms."""
+    path, kind, e = error
+    value = _value_at(data, path)
+    field = shorten(path[-1]) if path else "document"
+    if kind == "extra_forbidden":
+        return _unknown_field(model, path, typos)
+    if kind == "missing":
+        return (path, "MK202", f"missing required field '{field}'", None, True)
+    if kind.startswith("MK"):
+        hint = e.get("ctx", {}).get("hint")
+        return (path, kind, e["msg"], str(hint) if hint else None, False)
+    if kind == "finite_number":
+        message = f"{field}: {describe(value)} is not a finite number"
+        return (path, "MK220", message, _NOT_FINITE_HINT, False)
+    if kind == "literal_error":
+        return _not_one_of(path, field, value, e)
+    if kind in _TYPE_NAMES:
+        return _wrong_type(model, path, field, kind, value)
+    if kind in _RANGE_TYPES:
+        return (path, "MK210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
+    if kind == "string_pattern_mismatch":
+        return (path, "MK204", f"{field}: {describe(value)} is not allowed here", None, False)
+    return (path, "MK203", f"{field}: {shorten(e['msg'], 300)}", None, False)
+
+
 def schema_diagnostics(
     model: type[BaseModel], data: dict[str, Any], err: ValidationError, locate: At
 ) -> list[Diagnostic]:
-    seen: dict[tuple[PathKey, str], int] = {}
-    out: list[tuple[PathKey, str, str, str | None, bool]] = []
+    items: dict[tuple[PathKey, str], Item] = {}
     typos: dict[PathKey, set[str]] = {}  # parent path -> fields that typos point to
-
-    for path, kind, e in _errors(err, data):
-        value = _value_at(data, path)
-        field = shorten(path[-1]) if path else "document"
-        if kind == "extra_forbidden":
-            allowed = fields_at(model, path[:-1])
-            hint = did_you_mean(str(path[-1]), allowed)
-            if hint:
-                typos.setdefault(path[:-1], set()).add(hint.split("'")[1])
-            elif allowed:
-                hint = "allowed here: " + enumerate_names(sorted(allowed), CLOSED_LIST_LIMIT)
-            item = (path, "MK201", f"unknown field {quote(path[-1])}", hint, True)
-        elif kind == "missing":
-            item = (path, "MK202", f"missing required field '{field}'", None, True)
-        elif kind.startswith("MK"):
-            hint = e.get("ctx", {}).get("hint")
-            item = (path, kind, e["msg"], str(hint) if hint else None, False)
-        elif kind == "finite_number":
-            item = (
-                path,
-                "MK220",
-                f"{field}: {describe(value)} is not a finite number",
-                "NaN and infinity cannot be written to a pipeline, manifest or alert rule; "
-                "use a finite number",
-                False,
-            )
-        elif kind == "literal_error":
-            expected = str(e.get("ctx", {}).get("expected", ""))
-            choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
-            choices = [c for c in choices if c]
-            hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
-            item = (
-                path,
-                "MK204",
-                f"{field}: {describe(value)} is not one of: "
-                + enumerate_names(choices, CLOSED_LIST_LIMIT),
-                hint,
-                False,
-            )
-        elif kind in _TYPE_NAMES:
-            want = _TYPE_NAMES[kind]
-            hint = None
-            if kind == "string_type" and isinstance(value, int | float | bool):
-                hint = f'quote it: "{value}"'
-                if field == "version" and model.__name__ in ("Model", "ModelSpec"):
-                    hint = 'a semantic version in quotes, such as "1.0.0"'
-            item = (path, "MK203", f"{field}: expected {want}, got {describe(value)}", hint, False)
-        elif kind in _RANGE_TYPES:
-            item = (path, "MK210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
-        elif kind == "string_pattern_mismatch":
-            item = (path, "MK204", f"{field}: {describe(value)} is not allowed here", None, False)
-        else:
-            item = (path, "MK203", f"{field}: {shorten(e['msg'], 300)}", None, False)
-        key = (item[0], item[1])
-        if key in seen:  # a union reports once per member; say it once
-            continue
-        seen[key] = len(out)
-        out.append(item)
-
+    for error in _errors(err, data):
+        item = _item(model, data, error, typos)
+        # a union reports once per member; say it once
+        items.setdefault((item[0], item[1]), item)
     diagnostics = []
-    for path, code, message, hint, at_key in out:
+    for path, code, message, hint, at_key in items.values():
         if code == "MK202" and path and str(path[-1]) in typos.get(path[:-1], set()):
             continue  # the misspelt field already says where this one went
         diagnostics.append(locate(path, code, message, hint, at_key))

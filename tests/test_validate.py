@@ -201,6 +201,36 @@ def test_cross_document_rule_reports_an_override_problem_at_the_override(
     )
 
 
+def test_environment_rule_reports_an_override_problem_at_the_override(
+    quickstart: Path,
+) -> None:
+    """MK312 (a rule over each environment's view): the override raises the load; the
+    maxReplicas that cannot carry it comes from the base spec."""
+    model = quickstart / "models" / "fraud-detector.yaml"
+    text = model.read_text().replace(
+        "    capacityRps: 60\n",
+        "    capacityRps: 60\n    autoscaling: {minReplicas: 2, maxReplicas: 8}\n",
+    )
+    model.write_text(
+        text + "  environments:\n    prod:\n      serving:\n        slo: {throughputRps: 900}\n"
+    )
+    (diag,) = _run(quickstart)
+    assert (diag.code, diag.line) == ("MK312", _line_of(model, "slo: {throughputRps: 900}"))
+    assert diag.message.startswith("in environment 'prod': maxReplicas 8 × capacityRps 60")
+    assert diag.hint == (
+        f"maxReplicas: 8 comes from the base spec (line {_line_of(model, 'maxReplicas: 8')}); "
+        "add `maxReplicas: 15` to this override under serving.autoscaling"
+    )
+    # the same problem in the base spec is the base's: reported once, there
+    model.write_text(
+        text.replace("throughputRps: 400", "throughputRps: 900") + "  environments:\n"
+        "    prod:\n      serving:\n        slo: {throughputRps: 900}\n"
+    )
+    (diag,) = _run(quickstart)
+    assert (diag.code, diag.line) == ("MK312", _line_of(model, "maxReplicas: 8"))
+    assert "environment" not in diag.message
+
+
 def test_null_pool_in_override_with_base_gpus(quickstart: Path) -> None:
     model = quickstart / "models" / "fraud-detector.yaml"
     model.write_text(

@@ -5,6 +5,7 @@ Collects every problem it can find; nothing here raises for bad input.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,16 +189,26 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
                 )
                 override = {k: v for k, v in override.items() if k != "environments"}
             if override is None:
-                specs.views.append(ModelView(entry, env, entry.obj.spec, None))
+                specs.views.append(ModelView(entry, env, entry.obj.spec, None, specs.base_found))
                 continue
             merged = merge_patch(base, override)
-            probe = ModelView(entry, env, entry.obj.spec, override)
+            probe = ModelView(entry, env, entry.obj.spec, override, specs.base_found)
             try:
                 spec = ModelSpec.model_validate(merged)
             except ValidationError as err:
                 out.extend(schema_diagnostics(ModelSpec, merged, err, probe.rule_at))
                 continue
-            specs.views.append(ModelView(entry, env, spec, override))
+            specs.views.append(ModelView(entry, env, spec, override, specs.base_found))
+
+
+def _base_problems(specs: Specs, broken: dict[str, set[str]]) -> None:
+    """Run the rules across documents as if the overridden Models had no override, into
+    specs.base_found: a problem found there too is the base spec's, not an override's."""
+    bases = [view.as_base() for view in specs.views if view.override is not None]
+    if bases:
+        as_base = dataclasses.replace(specs, views=bases)
+        for spec_rule in SPEC_RULES:
+            specs.base_found.update(spec_rule(as_base, broken))
 
 
 def _model_rules(specs: Specs, out: list[Diagnostic]) -> None:
@@ -243,6 +254,7 @@ def validate(sources: Sources) -> Result:
     _unknown_override_environments(specs, out)
     _views(specs, out)
     _model_rules(specs, out)
+    _base_problems(specs, broken)
     for spec_rule in SPEC_RULES:
         out.extend(spec_rule(specs, broken))
     return Result(specs, sort_diagnostics(out), broken)

@@ -85,24 +85,44 @@ class ModelView:
     env: Environment
     spec: ModelSpec
     override: dict[str, Any] | None
+    # What the rules found in the base specs (one set, shared by a validation's views).
+    base_found: set[Diagnostic] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.entry.name
 
     def at(
-        self, path: PathKey, code: str, message: str, hint: str | None = None, *, key: bool = False
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        patch: object = NO_PATCH,
     ) -> Diagnostic:
-        """A diagnostic at path inside spec. Where the override caused it, it points into the
-        override and names the environment; a problem of the base spec reads the same in
-        every environment, so it is reported once."""
+        """A diagnostic at path inside spec. A problem the base spec has too reads the same
+        in every environment and is reported once, at the base. One the override caused is
+        reported in the override, naming the environment: at path when the override set
+        it, else at the override key that made the base value a problem; then, when the rule
+        gives the fix (patch), the hint says where that value comes from and how to patch it.
+        """
+        prefix = f"in environment '{self.env.name}': "
         if override_source(self.override, path):
-            doc_path: PathKey = ("spec", "environments", self.env.name, *path)
             if f"environment '{self.env.name}'" not in message:
-                message = f"in environment '{self.env.name}': {message}"
-        else:
-            doc_path = ("spec", *path)
-        return self.entry.doc.at(doc_path, code, message, hint, key=key)
+                message = prefix + message
+            doc_path: PathKey = ("spec", "environments", self.env.name, *path)
+            return self.entry.doc.at(doc_path, code, message, hint, key=key)
+        d = self.entry.doc.at(("spec", *path), code, message, hint, key=key)
+        if self.override is None or d in self.base_found:
+            return d
+        anchor = override_anchor(self.override, path)
+        doc = self.entry.doc
+        line, column = doc.pos(("spec", "environments", self.env.name, *anchor), key=True)
+        if patch is not NO_PATCH:
+            hint = base_value_hint(doc, path, patch) or hint
+        return Diagnostic(d.file, line, column, code, prefix + message, hint)
 
     def rule_at(
         self,
@@ -115,12 +135,16 @@ class ModelView:
         *,
         patch: object = NO_PATCH,
     ) -> Diagnostic:
-        return self.at(path, code, message, hint, key=key)
+        return self.at(path, code, message, hint, key=key, patch=patch)
+
+    def as_base(self) -> ModelView:
+        """This Model in this environment as if it had no override."""
+        return ModelView(self.entry, self.env, self.entry.obj.spec, None, self.base_found)
 
 
 @dataclass(frozen=True)
 class BaseLocator:
-    """The At of a base Model spec; it keeps what it reports, for OverrideLocator."""
+    """The At of a base Model spec; it keeps what it reports (see ModelView.at)."""
 
     entry: Entry[Model]
     found: set[Diagnostic]
@@ -141,41 +165,6 @@ class BaseLocator:
         return d
 
 
-@dataclass(frozen=True)
-class OverrideLocator:
-    """The At of an overridden Model spec. A problem its base spec has too reads the same
-    in every environment and is reported once, as the base's. A problem only the merged spec
-    has, at a field the override did not touch, is the override's doing: it is reported at
-    the override key that caused it, naming the environment, and when the rule gives the
-    fix, the hint says the value comes from the base spec and how to patch it."""
-
-    view: ModelView
-    base_found: set[Diagnostic]  # what the BaseLocators reported (they run first)
-
-    def __call__(
-        self,
-        path: PathKey,
-        code: str,
-        message: str,
-        hint: str | None,
-        key: bool,
-        /,
-        *,
-        patch: object = NO_PATCH,
-    ) -> Diagnostic:
-        view, override = self.view, self.view.override
-        d = view.rule_at(path, code, message, hint, key)
-        if override is None or d in self.base_found or override_source(override, path):
-            return d
-        doc = view.entry.doc
-        anchor = override_anchor(override, path)
-        line, column = doc.pos(("spec", "environments", view.env.name, *anchor), key=True)
-        if patch is not NO_PATCH:
-            hint = base_value_hint(doc, path, patch) or hint
-        prefix = f"in environment '{view.env.name}': "
-        return Diagnostic(d.file, line, column, code, prefix + message, hint)
-
-
 @dataclass
 class Specs:
     project: Entry[Project] | None = None
@@ -183,6 +172,8 @@ class Specs:
     pools: dict[str, Entry[GpuPool]] = field(default_factory=dict)
     models: dict[str, Entry[Model]] = field(default_factory=dict)
     views: list[ModelView] = field(default_factory=list)
+    # what the rules found in the base specs: a problem there too is not an override's
+    base_found: set[Diagnostic] = field(default_factory=set)
 
     @property
     def environments(self) -> list[Environment]:
@@ -208,10 +199,9 @@ class Specs:
 
     def model_specs(self) -> Iterator[tuple[Entry[Model], ModelSpec, At]]:
         """Every distinct Model spec: each base, then each environment's overridden one, with
-        the At that reports an override's problems at the override (OverrideLocator)."""
-        base_found: set[Diagnostic] = set()
+        the At that reports an override's problems at the override (ModelView.at)."""
         for entry in self.models.values():
-            yield entry, entry.obj.spec, BaseLocator(entry, base_found)
+            yield entry, entry.obj.spec, BaseLocator(entry, self.base_found)
         for view in self.views:
             if view.override is not None:
-                yield view.entry, view.spec, OverrideLocator(view, base_found)
+                yield view.entry, view.spec, view.rule_at

@@ -37,6 +37,7 @@ def throughput(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic
                 f"{serving.capacity_rps:g} = {top:g} rps cannot serve throughputRps "
                 f"{serving.slo.throughput_rps:g}",
                 f"maxReplicas must be at least {least}, or remove autoscaling to derive it",
+                patch=least,
             )
 
 

@@ -328,3 +328,14 @@ def test_regions_have_their_providers_form(provider: str, quickstart: Path) -> N
         elif region.endswith("\n"):
             expected = ["MK221"]  # not a single line, before its form
         assert codes == expected, (region, codes)
+
+
+def test_every_rule_that_reports_through_views_is_a_view_rule() -> None:
+    """VIEW_RULES is kept by hand: a rule over specs.views missing from it would blame
+    overrides for problems of the base spec."""
+    import inspect
+
+    from compiler.validate.rules import SPEC_RULES, VIEW_RULES
+
+    over_views = [rule for rule in SPEC_RULES if "view.at(" in inspect.getsource(rule)]
+    assert over_views == VIEW_RULES

@@ -24,7 +24,7 @@ from compiler.spec import API_VERSION, KINDS
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import NO_PATCH, Entry, ModelView, Specs
 from compiler.validate.overrides import merge_patch
-from compiler.validate.rules import MODEL_RULES, SPEC_RULES
+from compiler.validate.rules import MODEL_RULES, SPEC_RULES, VIEW_RULES
 from compiler.validate.schema import describe, schema_diagnostics
 from compiler.validate.values import unencodable_strings
 
@@ -202,13 +202,13 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
 
 
 def _base_problems(specs: Specs, broken: dict[str, set[str]]) -> None:
-    """Run the rules across documents as if the overridden Models had no override, into
+    """Run the rules over views as if the overridden Models had no override, into
     specs.base_found: a problem found there too is the base spec's, not an override's."""
     bases = [view.as_base() for view in specs.views if view.override is not None]
     if bases:
         as_base = dataclasses.replace(specs, views=bases)
-        for spec_rule in SPEC_RULES:
-            specs.base_found.update(spec_rule(as_base, broken))
+        for view_rule in VIEW_RULES:
+            specs.base_found.update(view_rule(as_base, broken))
 
 
 def _model_rules(specs: Specs, out: list[Diagnostic]) -> None:

@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.gpupool import Accelerator
-from compiler.spec.types import Line, Name, StorageUri, check_region
+from compiler.spec.types import Line, LineChecked, Name, StorageUri, check_region
 
 Provider = Literal["gcp", "aws", "azure"]
 
@@ -173,7 +173,7 @@ class GitOps(Strict):
 
 
 class ProjectSpec(Strict):
-    output: Line = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
+    output: LineChecked = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
     registry: StorageUri | None = Field(
         default=None, description="Root URI for model artifacts; storage URIs derive from it."
     )

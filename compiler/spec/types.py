@@ -11,7 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from compiler.diagnostics import quote
@@ -61,7 +61,11 @@ _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 6
 # and paragraph separators, and U+FFFE/U+FFFF (which YAML cannot hold: kubectl kustomize
 # refuses a manifest with one, even escaped): none belongs in a name, version, image, URI
 # or region, and each would break a line-oriented file (YAML comments, HCL, PromQL).
-CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+_NOT_IN_A_LINE = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff"
+CONTROL_CHARACTER = re.compile(f"[{_NOT_IN_A_LINE}]")
+# The same as a pattern constraint: pydantic checks it in Rust, with no Python call per
+# value, and the JSON Schemas carry it to editors. schema.py words its errors (line_error).
+LINE_PATTERN = f"^[^{_NOT_IN_A_LINE}]*$"
 _CONTROL_NAMES = {
     "\n": "a line break",
     "\r": "a carriage return",
@@ -74,26 +78,35 @@ _CONTROL_NAMES = {
 }
 
 
-def check_line(value: str) -> str:
+def line_error(value: str) -> PydanticCustomError | None:
+    """MK221 when value is not a single line of text, else None."""
     match = CONTROL_CHARACTER.search(value)
-    if match:
-        char = match.group()
-        what = _CONTROL_NAMES.get(char) or f"control character U+{ord(char):04X}"
-        raise PydanticCustomError(
-            "MK221",
-            "{value} holds {what} at character {index}; this value must be a single line",
-            {
-                "value": quote(value),
-                "what": what,
-                "index": match.start() + 1,
-                "hint": "remove it; only free text (description, command, args, env) may "
-                "span lines",
-            },
-        )
+    if match is None:
+        return None
+    char = match.group()
+    what = _CONTROL_NAMES.get(char) or f"control character U+{ord(char):04X}"
+    return PydanticCustomError(
+        "MK221",
+        "{value} holds {what} at character {index}; this value must be a single line",
+        {
+            "value": quote(value),
+            "what": what,
+            "index": match.start() + 1,
+            "hint": "remove it; only free text (description, command, args, env) may span lines",
+        },
+    )
+
+
+def check_line(value: str) -> str:
+    error = line_error(value)
+    if error is not None:
+        raise error
     return value
 
 
-Line = Annotated[str, AfterValidator(check_line)]
+# A single line of text. LineChecked is the same check for a field with a pattern of its own.
+Line = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
+LineChecked = Annotated[str, AfterValidator(check_line)]
 
 
 # --- names ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from compiler.diagnostics import Diagnostic, did_you_mean, enumerate_names, quote, shorten
 from compiler.load import PathKey
+from compiler.spec.types import LINE_PATTERN, line_error
 from compiler.validate.context import At
 
 _TYPE_NAMES = {
@@ -207,6 +208,11 @@ def _item(
         return _wrong_type(model, path, field, kind, value)
     if kind in _RANGE_TYPES:
         return (path, "MK210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
+    if kind == "string_pattern_mismatch" and isinstance(value, str):
+        line = line_error(value) if e.get("ctx", {}).get("pattern") == LINE_PATTERN else None
+        if line is not None:
+            hint = (line.context or {}).get("hint")
+            return (path, "MK221", line.message(), str(hint) if hint else None, False)
     if kind == "string_pattern_mismatch":
         return (path, "MK204", f"{field}: {describe(value)} is not allowed here", None, False)
     return (path, "MK203", f"{field}: {shorten(e['msg'], 300)}", None, False)

@@ -189,26 +189,37 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
                 )
                 override = {k: v for k, v in override.items() if k != "environments"}
             if override is None:
-                specs.views.append(ModelView(entry, env, entry.obj.spec, None, specs.base_found))
+                specs.views.append(ModelView(entry, env, entry.obj.spec, None, specs.ledger))
                 continue
             merged = merge_patch(base, override)
-            probe = ModelView(entry, env, entry.obj.spec, override, specs.base_found)
+            probe = ModelView(entry, env, entry.obj.spec, override, specs.ledger)
             try:
                 spec = ModelSpec.model_validate(merged)
             except ValidationError as err:
                 out.extend(schema_diagnostics(ModelSpec, merged, err, probe.rule_at))
                 continue
-            specs.views.append(ModelView(entry, env, spec, override, specs.base_found))
+            specs.views.append(ModelView(entry, env, spec, override, specs.ledger))
 
 
-def _base_problems(specs: Specs, broken: dict[str, set[str]]) -> None:
-    """Run the rules over views as if the overridden Models had no override, into
-    specs.base_found: a problem found there too is the base spec's, not an override's."""
+def _settle_overrides(
+    specs: Specs, broken: dict[str, set[str]], out: list[Diagnostic]
+) -> list[Diagnostic]:
+    """out, with each problem reported at an override put back at the base value where the
+    base spec has it too. The single-Model rules knew that when they ran (the base specs
+    go first); the rules over views learn it here, run on the views' base specs, and only
+    when some problem was reported at an override (none in a valid repository)."""
+    ledger = specs.ledger
+    if not ledger.relocated:
+        return out
     bases = [view.as_base() for view in specs.views if view.override is not None]
-    if bases:
-        as_base = dataclasses.replace(specs, views=bases)
-        for view_rule in VIEW_RULES:
-            specs.base_found.update(view_rule(as_base, broken))
+    as_base = dataclasses.replace(specs, views=bases)
+    for view_rule in VIEW_RULES:
+        ledger.base_found.update(view_rule(as_base, broken))
+    settled = []
+    for d in out:
+        base = ledger.relocated.get(d)
+        settled.append(base if base is not None and base in ledger.base_found else d)
+    return settled
 
 
 def _model_rules(specs: Specs, out: list[Diagnostic]) -> None:
@@ -254,7 +265,7 @@ def validate(sources: Sources) -> Result:
     _unknown_override_environments(specs, out)
     _views(specs, out)
     _model_rules(specs, out)
-    _base_problems(specs, broken)
     for spec_rule in SPEC_RULES:
         out.extend(spec_rule(specs, broken))
+    out = _settle_overrides(specs, broken, out)
     return Result(specs, sort_diagnostics(out), broken)

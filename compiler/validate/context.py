@@ -77,6 +77,17 @@ class Entry(Generic[T]):
         return self.doc.at(path, code, message, hint, key=key)
 
 
+@dataclass
+class Ledger:
+    """What one validation knows of its base specs, shared by its views: the problems found
+    in them (a problem the base has too is the base's), and each problem reported at an
+    override instead of at the base value, for validate to settle once the rules over
+    views have been run on the bases too (only when there is any)."""
+
+    base_found: set[Diagnostic] = field(default_factory=set)
+    relocated: dict[Diagnostic, Diagnostic] = field(default_factory=dict)  # -> at the base
+
+
 @dataclass(frozen=True)
 class ModelView:
     """One Model as it is in one environment: the base spec with that environment's override."""
@@ -85,8 +96,7 @@ class ModelView:
     env: Environment
     spec: ModelSpec
     override: dict[str, Any] | None
-    # What the rules found in the base specs (one set, shared by a validation's views).
-    base_found: set[Diagnostic] = field(default_factory=set, compare=False, repr=False)
+    ledger: Ledger = field(default_factory=Ledger, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -115,14 +125,16 @@ class ModelView:
             doc_path: PathKey = ("spec", "environments", self.env.name, *path)
             return self.entry.doc.at(doc_path, code, message, hint, key=key)
         d = self.entry.doc.at(("spec", *path), code, message, hint, key=key)
-        if self.override is None or d in self.base_found:
+        if self.override is None or d in self.ledger.base_found:
             return d
         anchor = override_anchor(self.override, path)
         doc = self.entry.doc
         line, column = doc.pos(("spec", "environments", self.env.name, *anchor), key=True)
         if patch is not NO_PATCH:
             hint = base_value_hint(doc, path, patch) or hint
-        return Diagnostic(d.file, line, column, code, prefix + message, hint)
+        relocated = Diagnostic(d.file, line, column, code, prefix + message, hint)
+        self.ledger.relocated[relocated] = d
+        return relocated
 
     def rule_at(
         self,
@@ -139,7 +151,7 @@ class ModelView:
 
     def as_base(self) -> ModelView:
         """This Model in this environment as if it had no override."""
-        return ModelView(self.entry, self.env, self.entry.obj.spec, None, self.base_found)
+        return ModelView(self.entry, self.env, self.entry.obj.spec, None, self.ledger)
 
 
 @dataclass(frozen=True)
@@ -172,8 +184,7 @@ class Specs:
     pools: dict[str, Entry[GpuPool]] = field(default_factory=dict)
     models: dict[str, Entry[Model]] = field(default_factory=dict)
     views: list[ModelView] = field(default_factory=list)
-    # what the rules found in the base specs: a problem there too is not an override's
-    base_found: set[Diagnostic] = field(default_factory=set)
+    ledger: Ledger = field(default_factory=Ledger)
 
     @property
     def environments(self) -> list[Environment]:
@@ -201,7 +212,7 @@ class Specs:
         """Every distinct Model spec: each base, then each environment's overridden one, with
         the At that reports an override's problems at the override (ModelView.at)."""
         for entry in self.models.values():
-            yield entry, entry.obj.spec, BaseLocator(entry, self.base_found)
+            yield entry, entry.obj.spec, BaseLocator(entry, self.ledger.base_found)
         for view in self.views:
             if view.override is not None:
                 yield view.entry, view.spec, view.rule_at

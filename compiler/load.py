@@ -57,6 +57,9 @@ class Sources:
     texts: dict[str, list[str]] = field(default_factory=dict)  # file -> lines, for excerpts
     files: list[str] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 of its bytes
+    # Files with a \u or \U escape: only an escape can make a lone surrogate (MK219), so
+    # only their documents are walked for one.
+    escaped: set[str] = field(default_factory=set)
 
 
 def decode(file: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
@@ -94,6 +97,8 @@ def read_file(root: Root, rel: str, sources: Sources) -> list[Document]:
     sources.texts[name] = split_lines(text)
     sources.files.append(name)
     sources.hashes[name] = hashlib.sha256(raw).hexdigest()
+    if "\\u" in text or "\\U" in text:
+        sources.escaped.add(name)
     documents, diagnostics = parse_text(name, text, positions=False)
     sources.diagnostics.extend(diagnostics)
     sources.documents.extend(documents)

@@ -179,7 +179,7 @@ def _render(
         {
             "name": "prod",
             "namespace": "ml-prod",
-            "cloud": {"provider": "gcp", "project": "p", "region": "r"},
+            "cloud": {"provider": "gcp", "project": "p", "region": "us-central1"},
             "cluster": "c",
             "serving": serving_env,
         }
@@ -281,6 +281,11 @@ def test_scale_to_zero_only_in_knative_mode(tmp_path: Path) -> None:
             "    capacityRps: 300\n    autoscaling: {minReplicas: 0, maxReplicas: 4}\n",
         )
     )
-    (diag,) = validate(load(repo)).diagnostics  # staging and prod-us, not prod-eu (knative)
-    assert diag.code == "MK321"
-    assert "environments 'staging' and 'prod-us' are in standard mode" in diag.message
+    diagnostics = validate(load(repo)).diagnostics
+    # staging and prod-us, not prod-eu (knative); at the base spec's line
+    assert [d.code for d in diagnostics] == ["MK321", "MK321"]
+    assert {d.message.split(" is in")[0] for d in diagnostics} == {
+        "environment 'staging'",
+        "environment 'prod-us'",
+    }
+    assert len({(d.file, d.line) for d in diagnostics}) == 1

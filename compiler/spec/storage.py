@@ -26,6 +26,9 @@ from typing import Annotated
 from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from compiler.diagnostics import quote, shorten
+from compiler.spec.types import check_line
+
 ACCEPTED = (
     "gs://<bucket>/<path>, s3://<bucket>/<path>, "
     "https://<account>.blob.core.windows.net/<container>/<path>, pvc://<claim>/<path>, "
@@ -75,7 +78,7 @@ def _bucket(scheme: str, rest: str) -> Problem | None:
     if not _BUCKET.match(bucket):
         return (
             "MK230",
-            f"'{bucket}' is not a {scheme} bucket name",
+            f"{quote(bucket)} is not a {scheme} bucket name",
             f"write {scheme}://<bucket>/<path>; a bucket name has 3-222 lower-case letters, "
             "digits, '.', '-' or '_' and starts and ends with a letter or digit",
         )
@@ -87,7 +90,7 @@ def _pvc(rest: str) -> Problem | None:
     if len(claim) > 253 or not _DNS_SUBDOMAIN.match(claim):
         return (
             "MK230",
-            f"'{claim}' is not a PersistentVolumeClaim name",
+            f"{quote(claim)} is not a PersistentVolumeClaim name",
             "write pvc://<claim>/<path>, with the claim's DNS-1123 name",
         )
     return None
@@ -100,7 +103,7 @@ def _hf(rest: str) -> Problem | None:
         return (
             "MK230",
             "KServe reads the revision of an hf:// URI after ':', not '@'",
-            f"write hf://{parts[0]}/{model}:{revision}",
+            shorten(f"write hf://{parts[0]}/{model}:{revision}"),
         )
     owner_ok = len(parts) == 2 and _HF_PART.match(parts[0])
     model, colon, revision = parts[1].partition(":") if len(parts) == 2 else ("", "", "")
@@ -121,7 +124,7 @@ def _https(rest: str, prefix: bool) -> Problem | None:
         if not _AZURE_ACCOUNT.match(azure["account"]):
             return (
                 "MK230",
-                f"'{azure['account']}' is not an Azure storage account name",
+                f"{quote(azure['account'])} is not an Azure storage account name",
                 "3-24 lower-case letters and digits: "
                 "https://<account>.blob.core.windows.net/<container>/<path>",
             )
@@ -135,7 +138,7 @@ def _https(rest: str, prefix: bool) -> Problem | None:
             )
         return None
     if not host or not _HOST.match(host):
-        return ("MK230", f"'{host}' is not a host name", "write https://<host>/<path>")
+        return ("MK230", f"{quote(host)} is not a host name", "write https://<host>/<path>")
     if not prefix and not (slash and path.split("?", 1)[0].strip("/")):
         # kserve_storage's _URI_RE "https?://(.+)/(.+)": a file after the host
         return (
@@ -180,18 +183,19 @@ def storage_uri_problem(value: str, *, prefix: bool = False) -> Problem | None:
         return _https(rest, prefix)
     if scheme == "oci":
         return _oci(rest)
-    what = f"scheme '{scheme}://'" if scheme else "a URI without a scheme"
+    what = f"scheme {quote(scheme + '://')}" if scheme else "a URI without a scheme"
     instead = _INSTEAD.get(scheme)
     hint = f"use {instead}" if instead else "use one of: " + accepted
     return (
         "MK211",
-        f"{what} is not one KServe's storage initializer fetches ('{value}')",
+        f"{what} is not one KServe's storage initializer fetches ({quote(value)})",
         hint,
     )
 
 
 def _checker(prefix: bool) -> AfterValidator:
     def check(value: str) -> str:
+        check_line(value)  # MK221 first: a control character is no scheme's problem
         problem = storage_uri_problem(value, prefix=prefix)
         if problem:
             code, message, hint = problem

@@ -55,6 +55,7 @@ from decimal import Decimal
 from typing import Any
 
 from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan, RequestMetrics
+from compiler.spec.types import cron_fields
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window
@@ -428,15 +429,6 @@ _FIELDS: tuple[tuple[int, int, dict[str, int]], ...] = (
     (1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
     (0, 7, {d: i for i, d in enumerate(_DAYS)}),
 )
-_MACROS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
 _HORIZON_DAYS = 8 * 366  # two leap cycles: every schedule repeats within it
 
 
@@ -457,7 +449,7 @@ def _cron_values(text: str, low: int, high: int, names: dict[str, int]) -> set[i
 @functools.cache
 def cron_period_seconds(schedule: str) -> int:
     """The longest gap between two consecutive runs of a (validated) five-field schedule."""
-    fields = _MACROS.get(schedule.strip(), schedule).split()
+    fields = cron_fields(schedule).split()
     minutes, hours, days, months, weekdays = (
         _cron_values(text, *spec) for text, spec in zip(fields, _FIELDS, strict=True)
     )

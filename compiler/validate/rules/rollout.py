@@ -1,7 +1,8 @@
 """Deployment modes, autoscaling targets and rollouts (docs/serving.md).
 
 Single-Model rules run on every base and overridden spec; the environment rules see each
-Model as it is in an environment, whose `serving.mode` decides what KServe can do.
+Model as it is in an environment, whose `serving.mode` decides what KServe can do (they
+report through ModelView.at, so they are VIEW_RULES too).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from collections.abc import Callable, Iterator
 
 from compiler.deployment import canary_percent
 from compiler.diagnostics import Diagnostic
-from compiler.load import PathKey
 from compiler.slo import MIN_CAPACITY_RPS, SAFE_UTILISATION, scale_target
 from compiler.spec.model import ModelSpec
-from compiler.validate.context import At, ModelView, Specs, override_source
+from compiler.validate.context import At, ModelView, Specs
 
 
 def rps_target(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
@@ -63,26 +63,10 @@ def stable_artifact(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         )
 
 
-def _in_standard_mode(
-    specs: Specs, failing: Callable[[ModelView], bool], path: PathKey
-) -> Iterator[tuple[ModelView, str]]:
-    """(view, "environment 'x' is" / "environments 'x' and 'y' are") for each place where
-    a Model fails a check in standard mode: a problem of the base spec once, naming every
-    such environment; a problem an override brings, once per environment."""
-    from_base: dict[str, list[ModelView]] = {}
+def _in_standard_mode(specs: Specs, failing: Callable[[ModelView], bool]) -> Iterator[ModelView]:
     for view in specs.views:
-        if view.env.serving.mode != "standard" or not failing(view):
-            continue
-        if override_source(view.override, path):
-            yield view, f"environment '{view.env.name}' is"
-        else:
-            from_base.setdefault(view.name, []).append(view)
-    for views in from_base.values():
-        names = [f"'{v.env.name}'" for v in views]
-        if len(names) == 1:
-            yield views[0], f"environment {names[0]} is"
-        else:
-            yield views[0], f"environments {', '.join(names[:-1])} and {names[-1]} are"
+        if view.env.serving.mode == "standard" and failing(view):
+            yield view
 
 
 def _canary_without_stable(view: ModelView) -> bool:
@@ -95,13 +79,13 @@ def _canary_without_stable(view: ModelView) -> bool:
 
 
 def canary_stable_version(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
-    path: PathKey = ("serving", "rollout")
-    for view, envs in _in_standard_mode(specs, _canary_without_stable, path):
+    for view in _in_standard_mode(specs, _canary_without_stable):
         yield view.at(
-            path,
+            ("serving", "rollout"),
             "MK320",
-            f"{envs} in standard mode, where a canary needs rollout.stableVersion: "
-            "spec.predictor serves the stable version and spec.canary the new one",
+            f"environment '{view.env.name}' is in standard mode, where a canary needs "
+            "rollout.stableVersion: spec.predictor serves the stable version and "
+            "spec.canary the new one",
             f"add stableVersion: <the version serving now> (set it to {view.spec.version} to "
             "promote), or set serving.mode: knative for the environment in modelkiln.yaml",
             key=True,
@@ -115,14 +99,13 @@ def _scales_to_zero(view: ModelView) -> bool:
 
 
 def scale_to_zero(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
-    path: PathKey = ("serving", "autoscaling", "minReplicas")
-    for view, envs in _in_standard_mode(specs, _scales_to_zero, path):
+    for view in _in_standard_mode(specs, _scales_to_zero):
         yield view.at(
-            path,
+            ("serving", "autoscaling", "minReplicas"),
             "MK321",
-            f"{envs} in standard mode, where minReplicas 0 cannot scale to zero: the HPA "
-            "keeps 1 replica, and with KEDA no pod would count the requests that should "
-            "wake the model",
+            f"environment '{view.env.name}' is in standard mode, where minReplicas 0 cannot "
+            "scale to zero: the HPA keeps 1 replica, and with KEDA no pod would count the "
+            "requests that should wake the model",
             "set minReplicas to 1 or more, or serving.mode: knative for the environment in "
             "modelkiln.yaml",
         )

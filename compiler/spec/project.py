@@ -9,6 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.gpupool import Accelerator
+from compiler.spec.metrics import RollbackReceiver, ServingMetrics
 from compiler.spec.types import Name, StorageUri
 
 Provider = Literal["gcp", "aws", "azure"]
@@ -54,11 +55,21 @@ class Cloud(Strict):
         return self
 
 
+class EnvironmentServing(Strict):
+    """How KServe serves in this environment, and where its SLOs read their metrics."""
+
+    mode: Literal["standard", "knative"] = Field(
+        default="standard", description="KServe deployment mode (Standard is KServe's default)."
+    )
+    metrics: ServingMetrics = Field(default_factory=ServingMetrics)
+
+
 class Environment(Strict):
     name: Name
     namespace: Name = Field(description="Kubernetes namespace of this environment's workloads.")
     cloud: Cloud
     cluster: str = Field(min_length=1, description="The existing cluster GPU pools attach to.")
+    serving: EnvironmentServing = Field(default_factory=EnvironmentServing)
 
 
 class Policies(Strict):
@@ -67,6 +78,11 @@ class Policies(Strict):
     require_pinned_images: bool = False
     max_monthly_cost_usd: float | None = Field(default=None, gt=0)
     require_pinned_data: list[str] = Field(default_factory=list)
+    strict_latency_buckets: bool = Field(
+        default=False,
+        description="A latencyP99Ms that is not a bucket boundary of the environment's "
+        "latency histogram is an error (MK406), not a warning (MK330).",
+    )
 
 
 DEFAULT_STEP_IMAGE = "python:3.11-slim"
@@ -100,27 +116,16 @@ class Mlflow(Strict):
     )
 
 
-class RequestMetrics(Strict):
-    """Where the serving SLO's numbers come from. Defaults: KServe in serverless mode, whose
-    Knative queue-proxy counts requests and times them in milliseconds."""
-
-    requests: str = Field(default="revision_app_request_count", min_length=1)
-    error_filter: str = Field(
-        default='response_code_class="5xx"',
-        min_length=1,
-        description="Label matchers that select failed requests.",
-    )
-    latency_bucket: str = Field(default="revision_app_request_latencies_bucket", min_length=1)
-    latency_unit: Literal["ms", "s"] = "ms"
-    selector: str = Field(
-        default='namespace="{namespace}", configuration_name="{model}-predictor"',
-        min_length=1,
-        description="Label matchers of one model's series; {namespace} and {model} are replaced.",
-    )
-
-
 class Monitoring(Strict):
-    metrics: RequestMetrics = Field(default_factory=RequestMetrics)
+    runbook_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Every alert's runbook_url is <this>/<alert name in lower case>; "
+        "default: the alert's section of modelkiln's docs/runbooks.md.",
+    )
+    rollback_receiver: RollbackReceiver | None = Field(
+        default=None, description="Route rollback alerts to a webhook (AlertmanagerConfig)."
+    )
     pushgateway: str = Field(
         default="http://prometheus-pushgateway.monitoring.svc:9091",
         min_length=1,

@@ -38,6 +38,7 @@ p99 objective means) and the same burn-rate alerts on its 1 % budget.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -72,7 +73,7 @@ class BurnWindow:
     short: str
     long: str
 
-    @property
+    @functools.cached_property
     def factor(self) -> Decimal:
         period_hours = Decimal(int(duration_seconds(PERIOD))) / 3600
         long_hours = Decimal(int(duration_seconds(self.long))) / 3600
@@ -111,7 +112,7 @@ def slis(env: EnvironmentPlan, model: ModelPlan) -> tuple[Sli, Sli]:
         "availability",
         AVAILABILITY_BURN,
         decimal(s.availability),
-        lambda w: _error_ratio(m, w),
+        _error_ratio(m),
         (),
         "failed requests",
         f"{num(s.availability)}% of requests succeed",
@@ -120,7 +121,7 @@ def slis(env: EnvironmentPlan, model: ModelPlan) -> tuple[Sli, Sli]:
         "latency",
         LATENCY_BURN,
         LATENCY_OBJECTIVE,
-        lambda w: _slow_ratio(m, bound, w),
+        _slow_ratio(m, bound),
         (("latency_ms", num(s.latency_p99_ms)), ("bucket_seconds", le_text(bound))),
         f"requests slower than {num(bound * 1000)} ms",
         f"{num(LATENCY_OBJECTIVE)}% of requests within {num(s.latency_p99_ms)} ms",
@@ -128,24 +129,28 @@ def slis(env: EnvironmentPlan, model: ModelPlan) -> tuple[Sli, Sli]:
     return availability, latency
 
 
-def _rate(series: str, window: str) -> str:
-    return f"sum(rate({series}[{window}]))"
+def _rate(series: str) -> str:
+    """sum(rate(series[{w}])): the window is filled in per rule."""
+    return "sum(rate(" + series.replace("{", "{{").replace("}", "}}") + "[{w}]))"
 
 
-def _error_ratio(m: MetricsPlan, window: str) -> str:
-    errors, total = _rate(m.errors(), window), _rate(m.requests(), window)
+def _error_ratio(m: MetricsPlan) -> Callable[[str], str]:
+    errors, total = _rate(m.errors()), _rate(m.requests())
     if not m.separate_errors:
-        return f"({errors} or vector(0)) / ({total} > 0)"
-    # Failures counted in front of the model server (Standard mode's ingress): when the
-    # server counts nothing at all (every pod gone) but the ingress sees failures, the
-    # ratio is 1, not absent; an ingress can fail requests the server never saw, so cap 1.
-    return f"clamp_max(({errors} or vector(0)) / (({total} > 0) or ({errors} > 0)), 1)"
+        template = f"({errors} or vector(0)) / ({total} > 0)"
+    else:
+        # Failures counted in front of the model server (Standard mode's ingress): when the
+        # server counts nothing at all (every pod gone) but the ingress sees failures, the
+        # ratio is 1, not absent; an ingress can fail requests the server never saw: cap 1.
+        template = f"clamp_max(({errors} or vector(0)) / (({total} > 0) or ({errors} > 0)), 1)"
+    return lambda w: template.format(w=w)
 
 
-def _slow_ratio(m: MetricsPlan, bound: Decimal, window: str) -> str:
-    fast = _rate(m.latency_bucket(le_matcher(bound)), window)
-    total = _rate(m.latency_count(), window)
-    return f"1 - {fast} / ({total} > 0)"
+def _slow_ratio(m: MetricsPlan, bound: Decimal) -> Callable[[str], str]:
+    fast = _rate(m.latency_bucket(le_matcher(bound)))
+    total = _rate(m.latency_count())
+    template = f"1 - {fast} / ({total} > 0)"
+    return lambda w: template.format(w=w)
 
 
 # --- recording rules -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,8 @@ class _Cli(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as err:
-            if _debug(ctx):
-                raise
+            if _debug(ctx):  # the traceback, and still the exit code the error deserves
+                traceback.print_exc()
             _report_exception(err)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:

@@ -32,6 +32,9 @@ CODES: dict[str, Code] = {
     "MK114": Code(
         "renamed-project-file", "The root has modelplane.yaml (the 0.1 name), not modelkiln.yaml."
     ),
+    "MK115": Code("not-a-regular-file", "A spec file is a FIFO, socket, device or folder."),
+    "MK116": Code("symlink-outside-root", "A symlink leads outside the spec root."),
+    "MK117": Code("unreadable", "A spec file or folder cannot be read."),
     # -- one document
     "MK201": Code("unknown-field", "A field that the kind does not have."),
     "MK202": Code("missing-field", "A required field is absent."),
@@ -51,6 +54,18 @@ CODES: dict[str, Code] = {
     "MK216": Code("distributed-required", "nodes > 1 needs a distributed strategy."),
     "MK217": Code("canary-percent", "canaryPercent is outside 1..99 or set without canary."),
     "MK218": Code("plaintext-secret", "A credential is written as a plain value in env."),
+    "MK219": Code(
+        "not-encodable",
+        "A string holds a lone surrogate (a \\u escape of half a pair): it cannot be written "
+        "as UTF-8.",
+    ),
+    "MK220": Code("not-finite", "A number is NaN or infinite (.nan, .inf, 1e999)."),
+    "MK221": Code(
+        "control-character",
+        "A single-line value (a name, version, image, URI, region, ...) holds a line break, "
+        "another control character, or U+FFFE/U+FFFF.",
+    ),
+    "MK222": Code("invalid-region", "A cloud region does not have its provider's form."),
     # -- across documents
     "MK301": Code("duplicate-name", "Two documents of one kind share a name."),
     "MK302": Code("unknown-data-source", "A Model refers to a DataSource that does not exist."),

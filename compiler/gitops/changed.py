@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from compiler.discover import Root, Unreadable, read_limited
 from compiler.errors import UsageError
 from compiler.gitops.git import commit_of, git, git_or_none
 from compiler.gitops.source import spec_pathspecs
-from compiler.load import PROJECT_FILE, parse_text
+from compiler.load import MAX_FILE_BYTES, PROJECT_FILE, parse_text
 from compiler.validate.context import Specs
 
 
@@ -34,6 +35,15 @@ def _documents(text: str) -> dict[tuple[str, str], Any]:
     return {(str(d.kind), str(d.name)): d.data for d in documents if d.kind and d.name}
 
 
+def _read_spec(root: Root, rel: str) -> str:
+    """The file as the loader reads it (bounded, regular files inside the root only); ""
+    for a file that is gone or that the loader refuses (it has no documents then)."""
+    try:
+        return read_limited(root, rel, MAX_FILE_BYTES).decode("utf-8", errors="replace")
+    except Unreadable:
+        return ""
+
+
 def affected_models(root: Path, ref: str, specs: Specs, output: str) -> set[str] | None:
     """The Models to render, or None when every Model is affected."""
     files = changed_files(root, ref, output)
@@ -41,9 +51,9 @@ def affected_models(root: Path, ref: str, specs: Specs, output: str) -> set[str]
         return None
     touched: set[tuple[str, str]] = set()
     prefix = git(root, "rev-parse", "--show-prefix").strip()
+    spec_root = Root.of(root)
     for rel in files:
-        path = root / rel
-        now = _documents(path.read_text("utf-8", errors="replace")) if path.is_file() else {}
+        now = _documents(_read_spec(spec_root, rel))
         old_text = git_or_none(root, "show", f"{ref}:{prefix}{rel}")  # None: REF has no such file
         before = _documents(old_text) if old_text is not None else {}
         # only the documents that changed, not their neighbours in the same file

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Strict
-from compiler.spec.types import LabelKey, Name
+from compiler.spec.types import LabelKey, Line, LineChecked, Name
 
 _SELECTOR_HELP = "PromQL label matchers; {namespace} and {model} are replaced."
 _REVISION_LABEL_HELP = "Label whose value names the revision (rollback alerts group by it)."
@@ -23,38 +23,38 @@ _REVISION_PATTERN_HELP = "Regular expression over that label; its first group is
 class RequestSource(Strict):
     """A counter of every request to the model: the availability SLI's denominator."""
 
-    metric: str = Field(min_length=1, description="Counter name, e.g. a histogram's _count.")
-    selector: str = Field(min_length=1, description=_SELECTOR_HELP)
-    revision_label: str = Field(default="pod", min_length=1, description=_REVISION_LABEL_HELP)
-    revision_pattern: str = Field(default="(.+)", min_length=1, description=_REVISION_PATTERN_HELP)
+    metric: Line = Field(min_length=1, description="Counter name, e.g. a histogram's _count.")
+    selector: Line = Field(min_length=1, description=_SELECTOR_HELP)
+    revision_label: Line = Field(default="pod", min_length=1, description=_REVISION_LABEL_HELP)
+    revision_pattern: Line = Field(default="(.+)", min_length=1, description=_REVISION_PATTERN_HELP)
 
 
 class ErrorSource(Strict):
     """Failed requests: matchers on the request counter, or a counter of their own."""
 
-    metric: str | None = Field(
+    metric: Line | None = Field(
         default=None,
         min_length=1,
         description="A separate counter of failed requests; absent: the request counter.",
     )
-    selector: str = Field(
+    selector: Line = Field(
         min_length=1,
         description="Matchers of failed requests (with metric: all of its matchers). "
         + _SELECTOR_HELP,
     )
-    revision_label: str = Field(default="pod", min_length=1, description=_REVISION_LABEL_HELP)
-    revision_pattern: str = Field(default="(.+)", min_length=1, description=_REVISION_PATTERN_HELP)
+    revision_label: Line = Field(default="pod", min_length=1, description=_REVISION_LABEL_HELP)
+    revision_pattern: Line = Field(default="(.+)", min_length=1, description=_REVISION_PATTERN_HELP)
 
 
 class LatencySource(Strict):
     """A Prometheus histogram of request durations in seconds."""
 
-    histogram: str = Field(
+    histogram: Line = Field(
         min_length=1, description="Histogram name without _bucket/_count, in seconds."
     )
-    selector: str = Field(min_length=1, description=_SELECTOR_HELP)
-    revision_label: str = Field(default="pod", min_length=1, description=_REVISION_LABEL_HELP)
-    revision_pattern: str = Field(default="(.+)", min_length=1, description=_REVISION_PATTERN_HELP)
+    selector: Line = Field(min_length=1, description=_SELECTOR_HELP)
+    revision_label: Line = Field(default="pod", min_length=1, description=_REVISION_LABEL_HELP)
+    revision_pattern: Line = Field(default="(.+)", min_length=1, description=_REVISION_PATTERN_HELP)
 
 
 class ServingMetrics(Strict):
@@ -87,7 +87,9 @@ class ServingMetrics(Strict):
 
 class SecretKeyRef(Strict):
     name: Name = Field(description="Secret in the environment's namespace.")
-    key: str = Field(min_length=1, pattern=r"^[-._a-zA-Z0-9]+$", description="Key inside it.")
+    key: LineChecked = Field(
+        min_length=1, pattern=r"^[-._a-zA-Z0-9]+$", description="Key inside it."
+    )
 
 
 class RollbackReceiver(Strict):
@@ -99,7 +101,7 @@ class RollbackReceiver(Strict):
     )
     url_secret: SecretKeyRef = Field(description="The webhook URL, read from this Secret.")
     send_resolved: bool = True
-    labels: dict[LabelKey, str] = Field(
+    labels: dict[LabelKey, Line] = Field(
         default_factory=dict,
         description="Labels of the AlertmanagerConfig, to match the Alertmanager's "
         "alertmanagerConfigSelector.",

@@ -39,3 +39,12 @@ SPEC_RULES: list[SpecRule] = [
     policies.require_pinned_data,
     policies.max_monthly_cost,
 ]
+
+# The rules that report through ModelView.at (they go over specs.views): validation runs them
+# once more on the views' base specs, to tell a problem of the base from an override's.
+VIEW_RULES: list[SpecRule] = [
+    references.pools,
+    serving.throughput,
+    policies.require_canary,
+    policies.require_pinned_data,
+]

@@ -11,7 +11,8 @@ from decimal import Decimal
 
 from compiler.diagnostics import Diagnostic
 from compiler.serving_metrics import boundary, buckets, le_text, measured_bound, seconds
-from compiler.validate.context import ModelView, Specs, override_source
+from compiler.validate.context import ModelView, Specs
+from compiler.validate.overrides import override_source
 
 PATH = ("serving", "slo", "latencyP99Ms")
 
@@ -37,7 +38,14 @@ def latency_buckets(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagn
         message, hint = _explain(ms, bounds, where)
         if strict:
             message += " (policies.strictLatencyBuckets)"
-        d = views[0].at(PATH, "MK406" if strict else "MK330", message, hint)
+        code = "MK406" if strict else "MK330"
+        view = views[0]
+        # A value from the base spec is reported at the base, naming the environments whose
+        # buckets it misses: the environment's buckets, not an override, make it a problem.
+        if overridden:
+            d = view.at(PATH, code, message, hint)
+        else:
+            d = view.entry.doc.at(("spec", *PATH), code, message, hint)
         yield d if strict else replace(d, severity="warning")
 
 

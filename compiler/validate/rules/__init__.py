@@ -45,6 +45,7 @@ SPEC_RULES: list[SpecRule] = [
 VIEW_RULES: list[SpecRule] = [
     references.pools,
     serving.throughput,
+    latency.latency_buckets,
     policies.require_canary,
     policies.require_pinned_data,
 ]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from compiler.diagnostics import Diagnostic
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
-from compiler.validate.rules import model, policies, references, resources, serving
+from compiler.validate.rules import latency, model, policies, references, resources, serving
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
 SpecRule = Callable[[Specs, dict[str, set[str]]], Iterable[Diagnostic]]
@@ -32,6 +32,7 @@ SPEC_RULES: list[SpecRule] = [
     resources.gpus_per_node,
     serving.throughput,
     serving.pool_capacity,
+    latency.latency_buckets,
     policies.max_gpus_per_model,
     policies.require_canary,
     policies.require_pinned_images,
@@ -44,6 +45,7 @@ SPEC_RULES: list[SpecRule] = [
 VIEW_RULES: list[SpecRule] = [
     references.pools,
     serving.throughput,
+    latency.latency_buckets,
     policies.require_canary,
     policies.require_pinned_data,
 ]

@@ -123,7 +123,7 @@ spec:
   serving:
     resources: {{pool: {serve_pool}, gpus: 1, cpu: "4", memory: 16Gi}}
     capacityRps: 50
-    slo: {{latencyP99Ms: 150, availability: 99.9, throughputRps: 200}}
+    slo: {{latencyP99Ms: 100, availability: 99.9, throughputRps: 200}}
     rollout:
       strategy: canary
       canaryPercent: 10

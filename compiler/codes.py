@@ -99,12 +99,20 @@ CODES: dict[str, Code] = {
     "MK321": Code(
         "scale-to-zero-standard", "minReplicas 0 in standard mode; scale to zero needs knative."
     ),
+    "MK330": Code(
+        "latency-not-a-bucket",
+        "Warning: latencyP99Ms is not a bucket boundary of the environment's latency histogram.",
+    ),
+    "MK331": Code("latency-buckets", "latencyBuckets are not positive, increasing seconds."),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),
     "MK403": Code("require-pinned-image", "The policy requires images pinned by digest or tag."),
     "MK404": Code("max-monthly-cost", "An environment's GPU pools can cost more than allowed."),
     "MK405": Code("require-pinned-data", "The policy refuses data version 'latest' here."),
+    "MK406": Code(
+        "strict-latency-buckets", "The policy requires latencyP99Ms at a latency bucket boundary."
+    ),
 }
 
 

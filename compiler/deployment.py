@@ -30,7 +30,6 @@ DEFAULT_REGISTRY = "pvc://models"
 class DeploymentPlan:
     mode: str  # standard | knative
     prometheus: str | None  # Standard mode: the server KEDA queries
-    requests_metric: str  # Standard mode with prometheus: counter of a pod's requests
 
     @property
     def autoscaler(self) -> str:
@@ -51,12 +50,12 @@ class CanaryPlan:
     replicas: int  # fixed: carries percent of throughputRps at the per-replica target
 
 
-STANDARD_ON_CPU = DeploymentPlan("standard", None, "")  # KServe's default mode and autoscaler
+STANDARD_ON_CPU = DeploymentPlan("standard", None)  # KServe's default mode and autoscaler
 
 
 def deployment_plan(env: Environment) -> DeploymentPlan:
     s = env.serving
-    return DeploymentPlan(s.mode, s.prometheus, s.requests_metric)
+    return DeploymentPlan(s.mode, s.prometheus)
 
 
 def artifact_uri(registry: str | None, model: str, version: str) -> str:

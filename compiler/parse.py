@@ -17,10 +17,10 @@ from typing import Any
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.reader import ReaderError
 
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, quote, shorten
 from compiler.document import Document, Tables
 from compiler.scalars import CORE_TAGS, full_tag, scalar
-from compiler.sourcetext import LineMap, PathKey, Pos, line_map, printable
+from compiler.sourcetext import LineMap, PathKey, Pos, line_map
 
 MAX_NODES_PER_FILE = 200_000
 MAX_DEPTH = 64
@@ -119,7 +119,7 @@ class _Builder:
                 pos[0],
                 pos[1],
                 "MK105",
-                f"duplicate key '{printable(key)}' (first defined at line {first[0]})",
+                f"duplicate key {quote(key)} (first defined at line {first[0]})",
                 "remove one of them; YAML keeps only one and modelkiln refuses to guess which",
             )
         )
@@ -134,7 +134,7 @@ class _Builder:
                     pos[0],
                     pos[1],
                     "MK112",
-                    f"unsupported YAML tag '{printable(str(tag))}'",
+                    f"unsupported YAML tag {quote(str(tag))}",
                     "modelkiln reads plain YAML: strings, numbers, booleans, lists and mappings",
                 )
             )
@@ -142,7 +142,7 @@ class _Builder:
 
     def _alias(self, anchor: Any, pos: Pos) -> Any:
         if anchor not in self.anchors:
-            message = f"invalid YAML: undefined alias '{printable(str(anchor))}'"
+            message = f"invalid YAML: undefined alias {quote(str(anchor))}"
             raise _Abort("MK103", message, pos)
         value, size = self.anchors[anchor]
         self.count += size  # an alias costs what it stands for: bombs stop early
@@ -331,7 +331,8 @@ def _yaml_error(file: str, text: str, err: YAMLError) -> Diagnostic:
             "a tab character where YAML allows only spaces",
             "indent with spaces; YAML forbids tabs in indentation",
         )
-    return Diagnostic(file, line, column, "MK103", f"invalid YAML: {message}")
+    # the parser's words may quote the input: at most QUOTE_LIMIT characters of it, escaped
+    return Diagnostic(file, line, column, "MK103", f"invalid YAML: {shorten(message, 200)}")
 
 
 def _build(file: str, text: str, positions: bool, events: Events) -> _Builder:

@@ -20,10 +20,11 @@ from compiler.deployment import (
     canary_percent,
     serving_rollout,
 )
+from compiler.serving_metrics import MetricsPlan, resolve
 from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
-from compiler.spec.project import Environment
+from compiler.spec.project import Environment, Monitoring
 from compiler.spec.types import duration_seconds
 from compiler.validate.context import Entry, Specs
 
@@ -160,20 +161,6 @@ FORMATS = {
 
 
 @dataclass(frozen=True)
-class RequestMetrics:
-    """PromQL pieces for one model's request series (the Project's settings, resolved)."""
-
-    requests: str  # counter of requests
-    errors: str  # label matchers of failed requests, e.g. response_code_class="5xx"
-    latency_bucket: str  # histogram buckets
-    latency_unit: str  # ms | s
-    selector: str  # label matchers of this model's series
-
-    def latency_threshold(self, milliseconds: float) -> float:
-        return milliseconds if self.latency_unit == "ms" else milliseconds / 1000
-
-
-@dataclass(frozen=True)
 class DriftPlan:
     features: tuple[str, ...]
     method: str  # psi | ks | wasserstein
@@ -202,7 +189,7 @@ class ServingPlan:
     canary_percent: int | None
     max_error_rate: float | None
     max_latency_p99_ms: float | None
-    metrics: RequestMetrics
+    metrics: MetricsPlan
     drift: DriftPlan | None
     # KServe deployment mode and autoscaler of the environment (compiler/deployment.py)
     deployment: DeploymentPlan = STANDARD_ON_CPU
@@ -236,6 +223,23 @@ class ModelPlan:
 
 
 @dataclass(frozen=True)
+class RollbackReceiverPlan:
+    name: str
+    secret_name: str
+    secret_key: str
+    send_resolved: bool
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class AlertingPlan:
+    """Project-wide alerting settings every environment's rules and routes read."""
+
+    runbook_base_url: str | None = None
+    rollback_receiver: RollbackReceiverPlan | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     name: str
     namespace: str
@@ -247,6 +251,8 @@ class EnvironmentPlan:
     models: tuple[ModelPlan, ...]
     images: StepImages
     project: str
+    serving_mode: str = "standard"  # standard | knative
+    alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
 
     def gpu_range(self) -> tuple[int, int]:
         return (
@@ -429,14 +435,7 @@ def _serving_plan(
         return None
     assert specs.project is not None
     monitoring = specs.project.obj.spec.monitoring
-    m = monitoring.metrics
-    metrics = RequestMetrics(
-        requests=m.requests,
-        errors=m.error_filter,
-        latency_bucket=m.latency_bucket,
-        latency_unit=m.latency_unit,
-        selector=m.selector.replace("{namespace}", env.namespace).replace("{model}", name),
-    )
+    metrics = resolve(env, name)
     drift = None
     if spec.monitoring is not None and spec.monitoring.drift is not None:
         d = spec.monitoring.drift
@@ -482,6 +481,21 @@ def _serving_plan(
     )
 
 
+def _alerting_plan(monitoring: Monitoring) -> AlertingPlan:
+    r = monitoring.rollback_receiver
+    receiver = None
+    if r is not None:
+        receiver = RollbackReceiverPlan(
+            name=r.name,
+            secret_name=r.url_secret.name,
+            secret_key=r.url_secret.key,
+            send_resolved=r.send_resolved,
+            labels=tuple(sorted(r.labels.items())),
+        )
+    base = monitoring.runbook_base_url
+    return AlertingPlan(base.rstrip("/") if base else None, receiver)
+
+
 def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
     """The plan of valid specs (validation must have passed), for the named environments."""
     assert specs.project is not None
@@ -495,6 +509,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
         project.spec.pipelines.install_packages,
         images.drift,
     )
+    alerting = _alerting_plan(project.spec.monitoring)
     env_plans = []
     for env in project.spec.environments:
         if environments and env.name not in environments:
@@ -526,6 +541,8 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 models=models,
                 images=steps,
                 project=project.metadata.name,
+                serving_mode=env.serving.mode,
+                alerting=alerting,
             )
         )
     argocd = None

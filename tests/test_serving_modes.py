@@ -104,7 +104,9 @@ def test_keda_scales_the_stable_predictor_on_its_request_rate() -> None:
             "metric": {
                 "backend": "prometheus",
                 "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
+                # the SLO's request counter (standard mode), stable pods only
                 "query": 'sum(rate(request_predict_seconds_count{namespace="ml-prod", '
+                'model_name="recommender", '
                 'pod=~"recommender-predictor-[a-z0-9]+-[a-z0-9]+"}[2m]))',
             },
             "target": {"type": "Value", "value": "84"},  # floor(0.7 × 120)

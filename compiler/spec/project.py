@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
-from compiler.spec.deployment import EnvironmentServing
 from compiler.spec.gpupool import Accelerator
+from compiler.spec.metrics import RollbackReceiver, ServingMetrics
 from compiler.spec.storage import ArtifactRoot
-from compiler.spec.types import Line, LineChecked, Name, check_region
+from compiler.spec.types import Line, LineChecked, Name, check_region, uri_checker
 
 Provider = Literal["gcp", "aws", "azure"]
 
@@ -62,15 +62,35 @@ class Cloud(Strict):
         return self
 
 
+HttpAddress = Annotated[str, uri_checker(("http://", "https://"))]
+
+
+class EnvironmentServing(Strict):
+    """How KServe serves in this environment, and where its SLOs and autoscalers read their
+    metrics (docs/serving.md)."""
+
+    mode: Literal["standard", "knative"] = Field(
+        default="standard",
+        description="KServe deployment mode, always written as the "
+        "serving.kserve.io/deploymentMode annotation: standard (Deployments, HPA or KEDA "
+        "autoscaling, spec.canary) or knative (Knative revisions, request-based autoscaling, "
+        "canaryTrafficPercent, scale to zero).",
+    )
+    metrics: ServingMetrics = Field(default_factory=ServingMetrics)
+    prometheus: HttpAddress | None = Field(
+        default=None,
+        description="Standard mode: the Prometheus server KEDA asks for each predictor's "
+        "request rate (the counter of metrics.requests). Absent: the predictors scale on CPU "
+        "utilisation (HPA).",
+    )
+
+
 class Environment(Strict):
     name: Name
     namespace: Name = Field(description="Kubernetes namespace of this environment's workloads.")
     cloud: Cloud
     cluster: Line = Field(min_length=1, description="The existing cluster GPU pools attach to.")
-    serving: EnvironmentServing = Field(
-        default_factory=EnvironmentServing,
-        description="KServe deployment mode and autoscaling source of this environment.",
-    )
+    serving: EnvironmentServing = Field(default_factory=EnvironmentServing)
 
 
 class Policies(Strict):
@@ -79,6 +99,11 @@ class Policies(Strict):
     require_pinned_images: bool = False
     max_monthly_cost_usd: float | None = Field(default=None, gt=0)
     require_pinned_data: list[Line] = Field(default_factory=list)
+    strict_latency_buckets: bool = Field(
+        default=False,
+        description="A latencyP99Ms that is not a bucket boundary of the environment's "
+        "latency histogram is an error (MK406), not a warning (MK330).",
+    )
 
 
 DEFAULT_STEP_IMAGE = "python:3.11-slim"
@@ -112,27 +137,16 @@ class Mlflow(Strict):
     )
 
 
-class RequestMetrics(Strict):
-    """Where the serving SLO's numbers come from. Defaults: KServe in serverless mode, whose
-    Knative queue-proxy counts requests and times them in milliseconds."""
-
-    requests: Line = Field(default="revision_app_request_count", min_length=1)
-    error_filter: Line = Field(
-        default='response_code_class="5xx"',
-        min_length=1,
-        description="Label matchers that select failed requests.",
-    )
-    latency_bucket: Line = Field(default="revision_app_request_latencies_bucket", min_length=1)
-    latency_unit: Literal["ms", "s"] = "ms"
-    selector: Line = Field(
-        default='namespace="{namespace}", configuration_name="{model}-predictor"',
-        min_length=1,
-        description="Label matchers of one model's series; {namespace} and {model} are replaced.",
-    )
-
-
 class Monitoring(Strict):
-    metrics: RequestMetrics = Field(default_factory=RequestMetrics)
+    runbook_base_url: LineChecked | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="Every alert's runbook_url is <this>/<alert name in lower case>; "
+        "default: the alert's section of modelkiln's docs/runbooks.md.",
+    )
+    rollback_receiver: RollbackReceiver | None = Field(
+        default=None, description="Route rollback alerts to a webhook (AlertmanagerConfig)."
+    )
     pushgateway: Line = Field(
         default="http://prometheus-pushgateway.monitoring.svc:9091",
         min_length=1,

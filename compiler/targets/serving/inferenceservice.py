@@ -71,19 +71,18 @@ def _model(serving: ServingPlan, storage_uri: str) -> dict[str, Any]:
     return model
 
 
-def requests_query(env: EnvironmentPlan, model: ModelPlan) -> str:
-    """Requests per second summed over the stable predictor's pods. Standard mode names its
-    Deployment <isvc>-predictor, so its pods are <isvc>-predictor-<hash>-<suffix> (a
-    canary's are <isvc>-canary-predictor-..., which the anchored regex leaves out)."""
+def requests_query(model: ModelPlan) -> str:
+    """Requests per second summed over the stable predictor's pods: the SLO's request
+    counter (compiler/serving_metrics.py) restricted by pod name. Standard mode names the
+    Deployment <isvc>-predictor, so its pods are <isvc>-predictor-<hash>-<suffix>; a
+    canary's, <isvc>-canary-predictor-..., are left out by the anchored regex."""
     serving = model.serving
     assert serving is not None
-    pods = f"{model.name}-predictor-[a-z0-9]+-[a-z0-9]+"
-    metric = serving.deployment.requests_metric
-    selector = f'namespace="{env.namespace}", pod=~"{pods}"'
-    return f"sum(rate({metric}{{{selector}}}[{RATE_WINDOW}]))"
+    pods = f'pod=~"{model.name}-predictor-[a-z0-9]+-[a-z0-9]+"'
+    return f"sum(rate({serving.metrics.requests(pods)}[{RATE_WINDOW}]))"
 
 
-def _autoscaling(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
+def _autoscaling(model: ModelPlan) -> dict[str, Any]:
     serving = model.serving
     assert serving is not None
     deployment = serving.deployment
@@ -103,7 +102,7 @@ def _autoscaling(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
             "metric": {
                 "backend": "prometheus",
                 "serverAddress": deployment.prometheus,
-                "query": requests_query(env, model),
+                "query": requests_query(model),
             },
             "target": {"type": "Value", "value": str(target)},
         }
@@ -137,7 +136,7 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
         "minReplicas": serving.replicas.min,
         "maxReplicas": serving.replicas.max,
     }
-    predictor |= _autoscaling(env, model)
+    predictor |= _autoscaling(model)
     if deployment.mode == "knative" and serving.canary_percent is not None:
         predictor["canaryTrafficPercent"] = serving.canary_percent
     predictor |= kubernetes.placement(serving.placement)

@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable
 from compiler.diagnostics import Diagnostic
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
-from compiler.validate.rules import model, policies, references, resources, rollout, serving
+from compiler.validate.rules import (
+    latency,
+    model,
+    policies,
+    references,
+    resources,
+    rollout,
+    serving,
+)
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
 SpecRule = Callable[[Specs, dict[str, set[str]]], Iterable[Diagnostic]]
@@ -36,6 +44,7 @@ SPEC_RULES: list[SpecRule] = [
     serving.pool_capacity,
     rollout.canary_stable_version,
     rollout.scale_to_zero,
+    latency.latency_buckets,
     policies.max_gpus_per_model,
     policies.require_canary,
     policies.require_pinned_images,
@@ -50,6 +59,7 @@ VIEW_RULES: list[SpecRule] = [
     serving.throughput,
     rollout.canary_stable_version,
     rollout.scale_to_zero,
+    latency.latency_buckets,
     policies.require_canary,
     policies.require_pinned_data,
 ]

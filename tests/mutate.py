@@ -383,6 +383,21 @@ def pick_node(ws: Workspace, file: int, doc: int, node: int, want: Any = _any) -
     return Target(name, documents, index, paths[node % len(paths)])
 
 
+def pick_field(ws: Workspace, field: str, node: int, want: Any = _any) -> Target | None:
+    """The node-th node (modulo), in any file and document, of those below a key named
+    `field` that `want` accepts."""
+    targets = []
+    for name in ws.names():
+        documents = ws.documents(name) or []
+        for index, document in enumerate(documents):
+            targets += [
+                Target(name, documents, index, path)
+                for path, value in walk(document)
+                if field in path and want(path, value)
+            ]
+    return targets[node % len(targets)] if targets else None
+
+
 def _free_key(mapping: dict[Any, Any], key: Any) -> Any:
     """key itself, or a DupKey when the mapping has it already (a duplicate on purpose)."""
     return DupKey(key) if isinstance(key, str) and key in mapping else key
@@ -445,6 +460,14 @@ class ReplaceNumber:
         return f"replace number {target.where()} ({old!r}) with {short(self.value)}"
 
 
+def _insert(target: Target, payload: Str | Long, at: int) -> str:
+    old: str = target.value
+    cut = at % (len(old) + 1)
+    text = payload.fill * payload.count if isinstance(payload, Long) else payload.text
+    target.set(Str(old[:cut] + text + old[cut:], payload.style))
+    return f"edit {target.where()} ({old!r}): insert {short(payload)} at {cut} ({payload.style})"
+
+
 @dataclass(frozen=True)
 class EditString:
     """Insert a payload into a string value at position `at` (modulo its length + 1)."""
@@ -460,17 +483,43 @@ class EditString:
         target = pick_node(ws, self.file, self.doc, self.node, _is_string)
         if target is None:
             return f"edit string: {SKIPPED}"
-        old: str = target.value
-        cut = self.at % (len(old) + 1)
-        if isinstance(self.payload, Long):
-            text = self.payload.fill * self.payload.count
-        else:
-            text = self.payload.text
-        target.set(Str(old[:cut] + text + old[cut:], self.payload.style))
-        return (
-            f"edit {target.where()} ({old!r}): insert {short(self.payload)} at {cut} "
-            f"({self.payload.style})"
-        )
+        return _insert(target, self.payload, self.at)
+
+
+@dataclass(frozen=True)
+class EditField:
+    """Insert a payload into a string below a key of that name, in any file: the single-line
+    values that end up in generated files (versions, regions, images, runtimes...)."""
+
+    raw: ClassVar[bool] = False
+    field: str
+    node: int
+    payload: Str | Long
+    at: int
+
+    def apply(self, ws: Workspace) -> str:
+        target = pick_field(ws, self.field, self.node, _is_string)
+        if target is None:
+            return f"edit field {self.field}: {SKIPPED}"
+        return _insert(target, self.payload, self.at)
+
+
+@dataclass(frozen=True)
+class NumberField:
+    """Replace a number below a key of that name, in any file, by an extreme one."""
+
+    raw: ClassVar[bool] = False
+    field: str
+    node: int
+    value: Any
+
+    def apply(self, ws: Workspace) -> str:
+        target = pick_field(ws, self.field, self.node, _is_number)
+        if target is None:
+            return f"number field {self.field}: {SKIPPED}"
+        old = target.value
+        target.set(self.value)
+        return f"replace number {target.where()} ({old!r}) with {short(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -901,6 +950,19 @@ INJECTIONS = [
     *(">", "@", "%", ",", "[", "]", "{", "}", "<<", "*/", "-->", '"}', "'; ", '\\"', "%0A"),
 ]
 ALL_TEXT = LONE_SURROGATES + LINE_SEPARATORS + ODD_TEXT + INJECTIONS
+# keys whose string values are copied into generated files
+STRING_FIELDS = [
+    *("version", "region", "image", "runtime", "command", "args", "name", "namespace"),
+    *("cluster", "project", "account", "subscription", "resourceGroup", "registry", "uri"),
+    *("storageUri", "owner", "labels", "env", "secrets", "schedule", "format", "features"),
+    *("trackingUri", "experimentName", "images", "repoURL", "targetRevision", "destinations"),
+    *("machineType", "accelerator", "metric", "memory", "cpu", "freshness", "timeout"),
+]
+NUMBER_FIELDS = [
+    *("hyperparameters", "gpus", "nodes", "retries", "capacityRps", "slo", "canaryPercent"),
+    *("rollback", "autoscaling", "threshold", "gates", "gpusPerNode", "minNodes", "maxNodes"),
+    *("diskGb", "quality", "policies", "maxGpusPerModel", "maxMonthlyCostUsd"),
+]
 RAW_TOKENS = [
     *("*undefined", "[a, *undefined]", "!!binary aGVsbG8=", "!custom x", "!custom {a: 1}"),
     *("!!python/object:os.system {}", "!!python/object/apply:os.system [echo]", "!!set {a, b}"),
@@ -945,6 +1007,8 @@ BYTES = [
 ]
 
 index = st.integers(0, 10_000)
+NOT_FINITE: list[Any] = [float("nan"), float("inf"), float("-inf"), Raw(".nan"), Raw("-.inf")]
+numbers = st.sampled_from(NOT_FINITE) | st.sampled_from(EXTREME_NUMBERS)
 
 
 def texts() -> st.SearchStrategy[Str | Long]:
@@ -954,7 +1018,12 @@ def texts() -> st.SearchStrategy[Str | Long]:
         st.sampled_from([1_000, 30_000, 100_000]),
         st.sampled_from(STYLES),
     )
-    short_text = st.sampled_from(ALL_TEXT) | st.text(max_size=12)
+    # one category at a time: surrogates are as likely as any injection
+    short_text = st.one_of(
+        *(st.sampled_from(group) for group in (LONE_SURROGATES, LINE_SEPARATORS, ODD_TEXT)),
+        st.sampled_from(INJECTIONS),
+        st.text(max_size=12),
+    )
     return st.builds(Str, short_text, st.sampled_from(STYLES)) | long
 
 
@@ -971,7 +1040,7 @@ def _node_mutations() -> st.SearchStrategy[Mutation]:
     return st.one_of(
         st.builds(Delete, index, index, index),
         st.builds(Replace, index, index, index, values()),
-        st.builds(ReplaceNumber, index, index, index, st.sampled_from(EXTREME_NUMBERS)),
+        st.builds(ReplaceNumber, index, index, index, numbers),
         st.builds(EditString, index, index, index, texts(), index),
         st.builds(RenameKey, index, index, index, st.sampled_from(KEYS)),
         st.builds(DuplicateKey, index, index, index),
@@ -1026,8 +1095,10 @@ class Case:
 def _gentle_mutations() -> st.SearchStrategy[Mutation]:
     """Edits that keep a value's type: specs often stay valid and reach the compiler."""
     return st.one_of(
+        st.builds(EditField, st.sampled_from(STRING_FIELDS), index, texts(), index),
+        st.builds(NumberField, st.sampled_from(NUMBER_FIELDS), index, numbers),
         st.builds(EditString, index, index, index, texts(), index),
-        st.builds(ReplaceNumber, index, index, index, st.sampled_from(EXTREME_NUMBERS)),
+        st.builds(ReplaceNumber, index, index, index, numbers),
         st.builds(Alias, index, index, index, index, st.just(False)),
     )
 

@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -108,6 +109,9 @@ def _time_limit(seconds: float) -> Iterator[None]:
     def expire(signum: int, frame: Any) -> None:
         raise _OutOfTime
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only; the run's duration is still checked
+        return
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -169,6 +173,8 @@ def process_violations(run: Run, what: str, allowed: tuple[int, ...]) -> list[Vi
     if run.code is None:
         return [Violation(f"{what}: over {TIMEOUT_S:.0f} s", run.show())]
     found = []
+    if run.seconds > TIMEOUT_S:
+        found.append(Violation(f"{what}: over {TIMEOUT_S:.0f} s", run.show()))
     if "Traceback" in run.stderr:
         found.append(Violation(f"{what}: traceback: {_signature(run)}", run.show()))
     if run.code not in allowed:
@@ -176,14 +182,19 @@ def process_violations(run: Run, what: str, allowed: tuple[int, ...]) -> list[Vi
     return found
 
 
-def line_count(data: bytes) -> tuple[int, bool]:
+def line_count(path: Path, cache: dict[Path, tuple[int, bool]]) -> tuple[int, bool]:
     """Lines of a file as editors count them, and whether it ends with a line break."""
-    ends_with_break = data.endswith((b"\n", b"\r"))
-    pieces = len(LINE_BREAK.split(data))
-    return (pieces - 1 if ends_with_break else pieces), ends_with_break
+    if path not in cache:
+        data = path.read_bytes()
+        ends_with_break = data.endswith((b"\n", b"\r"))
+        pieces = len(LINE_BREAK.split(data))
+        cache[path] = (pieces - 1 if ends_with_break else pieces), ends_with_break
+    return cache[path]
 
 
-def position_violation(root: Path, diagnostic: dict[str, Any]) -> str | None:
+def position_violation(
+    root: Path, diagnostic: dict[str, Any], cache: dict[Path, tuple[int, bool]]
+) -> str | None:
     """Why a diagnostic's file:line:col does not point into the mutated repository."""
     file, line, column = diagnostic.get("file"), diagnostic.get("line"), diagnostic.get("column")
     if not isinstance(file, str) or not isinstance(line, int) or not isinstance(column, int):
@@ -191,7 +202,7 @@ def position_violation(root: Path, diagnostic: dict[str, Any]) -> str | None:
     path = root / file
     if Path(file).is_absolute() or ".." in Path(file).parts or not path.is_file():
         return f"file {file!r} is not a file of the repository"
-    lines, ends_with_break = line_count(path.read_bytes())
+    lines, ends_with_break = line_count(path, cache)
     # the end of the stream (after a final line break) is where some YAML errors are
     at_end = ends_with_break and line == lines + 1 and column == 1
     if not (1 <= line <= max(lines, 1) or at_end):
@@ -217,8 +228,9 @@ def json_violations(root: Path, run: Run) -> list[Violation]:
         found.append(
             Violation("validate --format json: 'valid' disagrees with the exit code", run.show())
         )
+    cache: dict[Path, tuple[int, bool]] = {}
     for diagnostic in diagnostics:
-        problem = position_violation(root, diagnostic)
+        problem = position_violation(root, diagnostic, cache)
         if problem is not None:
             code = diagnostic.get("code")
             detail = f"{problem}\n{json.dumps(diagnostic, ensure_ascii=False)}"

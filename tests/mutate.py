@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from math import inf, nan  # also for replays: a Case's repr writes them as `nan`, `inf`
 from typing import Any, ClassVar, Protocol
 
 from hypothesis import strategies as st
@@ -121,7 +122,7 @@ def quote(text: str, style: str = "escaped") -> str:
 def _float_token(value: float) -> str:
     if value != value:
         return ".nan"
-    if value in (float("inf"), float("-inf")):
+    if value in (inf, -inf):
         return ".inf" if value > 0 else "-.inf"
     return repr(value)
 
@@ -931,7 +932,7 @@ TYPE_SWAPS: list[Any] = [
 ]
 EXTREME_NUMBERS: list[Any] = [
     *(0, -1, 1e308, -1e308, 5e-324, -0.0, 2**31, 2**53 + 1, 2**63, 2**64, -(2**63) - 1, 10**30),
-    *(float("nan"), float("inf"), float("-inf"), Raw(".nan"), Raw(".NaN"), Raw(".inf")),
+    *(nan, inf, -inf, Raw(".nan"), Raw(".NaN"), Raw(".inf")),
     *(Raw("-.inf"), Raw("1e999"), Raw("-1e999"), Raw("1e-400"), Raw("0x" + "f" * 40)),
     *(Raw("9" * 4301), Raw("-" + "9" * 5000), Raw("0o777"), Raw("+1"), Raw("1_000")),
     *(Raw("0b101"), Raw(".5"), Raw("1."), Raw("-0")),
@@ -1007,7 +1008,7 @@ BYTES = [
 ]
 
 index = st.integers(0, 10_000)
-NOT_FINITE: list[Any] = [float("nan"), float("inf"), float("-inf"), Raw(".nan"), Raw("-.inf")]
+NOT_FINITE: list[Any] = [nan, inf, -inf, Raw(".nan"), Raw("-.inf")]
 numbers = st.sampled_from(NOT_FINITE) | st.sampled_from(EXTREME_NUMBERS)
 
 

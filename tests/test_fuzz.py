@@ -21,8 +21,8 @@ MODELKILN_FUZZ_SUBPROCESS=1; compile always runs the console script.
     MODELKILN_FUZZ_EXAMPLES=500 MODELKILN_FUZZ_SEED=1 .venv/bin/pytest tests/test_fuzz.py
     MODELKILN_FUZZ_COLLECT=fuzz.jsonl ...   # campaign: log every case and violation, never fail
 
-A failure prints the case (replayable: `Case(...)` of tests/mutate.py), what each mutation did
-and the outputs that broke the contract.
+A failure prints the case (replay it with `replay` below), what each mutation did and the
+outputs that broke the contract.
 """
 
 from __future__ import annotations
@@ -363,6 +363,18 @@ def check(root: Path, out: Path) -> tuple[int | None, list[Violation]]:
     if code == 0:
         found += compile_violations(root, out)
     return code, found
+
+
+def replay(case: Case, where: Path) -> list[Violation]:
+    """Rebuild a case's repository below `where` (kept, to look at) and check it again:
+
+    .venv/bin/python -c 'from pathlib import Path; from tests.mutate import *;
+    from tests.test_fuzz import replay; replay(Case(...), Path("/tmp/case"))'
+    """
+    root, log = materialize(case, where)
+    violations = check(root, where / "out")[1]
+    print(report(case, log, violations) if violations else f"{root}: no violation")
+    return violations
 
 
 def report(case: Case, log: list[str], violations: list[Violation]) -> str:

@@ -15,6 +15,7 @@ edit the bytes, for syntax-level cases.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -1108,3 +1109,36 @@ def cases(examples: tuple[str, ...]) -> st.SearchStrategy[Case]:
     gentle = st.lists(_gentle_mutations(), min_size=1, max_size=2)
     wild = st.lists(mutations(), min_size=1, max_size=4)
     return st.builds(Case, st.sampled_from(examples), (gentle | wild).map(tuple))
+
+
+# --- a twin case, for the line-number oracle ------------------------------------------------
+
+SEPARATORS = ("\u2028", "\u2029")
+# raw characters that change how a file parses (or what it means) when written unescaped
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x85\ufeff\ud800-\udfff]")
+
+
+def _escaped_twin(value: Any) -> Any:
+    if not isinstance(value, Str | Long) or value.style == "escaped":
+        return value
+    text = value.fill if isinstance(value, Long) else value.text
+    if not any(sep in text for sep in SEPARATORS) or _UNSAFE.search(text):
+        return value
+    return dataclasses.replace(value, style="escaped")
+
+
+def with_separators_escaped(case: Case) -> Case | None:
+    """The same case with the U+2028 and U+2029 it writes raw inside quotes written as
+    escapes instead: the same data on the same lines, so the same diagnostics on the same
+    lines. None when the case writes none."""
+    twins, changed = [], False
+    for mutation in case.mutations:
+        changes = {}
+        for f in dataclasses.fields(mutation):  # type: ignore[arg-type]
+            value = getattr(mutation, f.name)
+            twin = _escaped_twin(value)
+            if twin is not value:
+                changes[f.name] = twin
+        changed = changed or bool(changes)
+        twins.append(dataclasses.replace(mutation, **changes))  # type: ignore[type-var]
+    return Case(case.example, tuple(twins)) if changed else None

@@ -7,7 +7,8 @@ Each case copies an example repository, applies a few random mutations to its YA
   machine problem, and the machine here is fine), the same code for every format, never a
   traceback; the JSON parses and agrees with the exit code; every diagnostic names a file of
   the mutated repository and a line inside it (line breaks: LF, CRLF, CR; not U+2028) and a
-  column >= 1; every GitHub line is one workflow command.
+  column >= 1; every GitHub line is one workflow command. A raw U+2028/U+2029 inside quotes
+  is not a line break: a twin case that writes them as escapes reports the same lines.
 - valid specs compile (`modelkiln compile ROOT --out DIR`, the console script), and what they
   compile to is sound: YAML and JSON files parse, Terraform folders pass `terraform fmt
   -check`, no `${`/`%{` from a spec reaches a .tf file unescaped, and every environment
@@ -51,7 +52,7 @@ from hypothesis import HealthCheck, Phase, given, note, seed, settings
 
 from compiler.cli import main
 from tests.conftest import copy_example
-from tests.mutate import CANARY, Case, apply_all, cases
+from tests.mutate import CANARY, Case, apply_all, cases, with_separators_escaped
 
 TIMEOUT_S = 10.0
 EXE = str(Path(sys.executable).with_name("modelkiln"))
@@ -358,11 +359,42 @@ def materialize(case: Case, tmp: Path) -> tuple[Path, list[str]]:
     return root, log
 
 
-def check(root: Path, out: Path) -> tuple[int | None, list[Violation]]:
+def diagnostic_lines(root: Path) -> list[tuple[str, int, str]] | None:
+    run = modelkiln("validate", str(root), "--format", "json")
+    try:
+        diagnostics = json.loads(run.stdout)["diagnostics"] if run.code in (0, 1) else None
+    except (ValueError, KeyError):
+        return None
+    return (
+        None
+        if diagnostics is None
+        else sorted((d["file"], d["line"], d["code"]) for d in diagnostics)
+    )
+
+
+def twin_violations(case: Case, root: Path, tmp: Path) -> list[Violation]:
+    """A raw U+2028 or U+2029 in a quoted string is not a line break (YAML 1.2): the case
+    and its twin, which writes them as escapes, must report the same lines."""
+    twin = with_separators_escaped(case)
+    if twin is None:
+        return []
+    raw = diagnostic_lines(root)
+    escaped = diagnostic_lines(materialize(twin, tmp / "twin")[0])
+    if raw is None or escaped is None or raw == escaped:
+        return []
+    only_raw = [d for d in raw if d not in escaped][:5]
+    only_escaped = [d for d in escaped if d not in raw][:5]
+    detail = f"with raw separators: {only_raw}\nwith escapes instead: {only_escaped}"
+    return [Violation("validate: raw U+2028/U+2029 in quotes moves diagnostics", detail)]
+
+
+def check(case: Case, tmp: Path) -> tuple[list[str], int | None, list[Violation]]:
+    """Build the case's repository below tmp and check the contract on it."""
+    root, log = materialize(case, tmp)
     code, found = validate_violations(root)
     if code == 0:
-        found += compile_violations(root, out)
-    return code, found
+        found += compile_violations(root, tmp / "out")
+    return log, code, found + twin_violations(case, root, tmp)
 
 
 def replay(case: Case, where: Path) -> list[Violation]:
@@ -371,9 +403,8 @@ def replay(case: Case, where: Path) -> list[Violation]:
     .venv/bin/python -c 'from pathlib import Path; from tests.mutate import *;
     from tests.test_fuzz import replay; replay(Case(...), Path("/tmp/case"))'
     """
-    root, log = materialize(case, where)
-    violations = check(root, where / "out")[1]
-    print(report(case, log, violations) if violations else f"{root}: no violation")
+    log, _, violations = check(case, where)
+    print(report(case, log, violations) if violations else f"{where}: no violation")
     return violations
 
 
@@ -418,9 +449,8 @@ FUZZ_SETTINGS = settings(
 def test_mutated_examples_keep_the_contract(case: Case) -> None:
     with tempfile.TemporaryDirectory(prefix="modelkiln-fuzz-") as tmp:
         started = time.monotonic()
-        root, log = materialize(case, Path(tmp))
+        log, code, violations = check(case, Path(tmp))
         note("mutations:\n" + "\n".join(f"  {entry}" for entry in log))
-        code, violations = check(root, Path(tmp) / "out")
         if COLLECT:  # a campaign: every case is logged, none fails the run
             record(case, log, code, time.monotonic() - started, violations)
             return

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from math import inf, nan  # also for replays: a Case's repr writes them as `nan`, `inf`
@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 NodePath = tuple[Any, ...]
+Want = Callable[[NodePath, Any], bool]  # which nodes a mutation may pick
 # The marker the injection oracle looks for in the compiled output (see test_fuzz.py).
 CANARY = "mkfuzz"
 
@@ -373,7 +374,7 @@ def _document(ws: Workspace, file: int, doc: int) -> tuple[str, list[Any], int] 
     return name, documents, doc % len(documents)
 
 
-def pick_node(ws: Workspace, file: int, doc: int, node: int, want: Any = _any) -> Target | None:
+def pick_node(ws: Workspace, file: int, doc: int, node: int, want: Want = _any) -> Target | None:
     """The node-th node (modulo) of those `want` accepts, or None when there is none."""
     found = _document(ws, file, doc)
     if found is None:
@@ -385,7 +386,7 @@ def pick_node(ws: Workspace, file: int, doc: int, node: int, want: Any = _any) -
     return Target(name, documents, index, paths[node % len(paths)])
 
 
-def pick_field(ws: Workspace, field: str, node: int, want: Any = _any) -> Target | None:
+def pick_field(ws: Workspace, field: str, node: int, want: Want = _any) -> Target | None:
     """The node-th node (modulo), in any file and document, of those below a key named
     `field` that `want` accepts."""
     targets = []

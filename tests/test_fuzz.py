@@ -18,9 +18,14 @@ Each case copies an example repository, applies a few random mutations to its YA
 Validate runs in-process (click's CliRunner: about ten times faster than a process) unless
 MODELKILN_FUZZ_SUBPROCESS=1; compile always runs the console script.
 
-    .venv/bin/pytest tests/test_fuzz.py                               # a few seconds
-    MODELKILN_FUZZ_EXAMPLES=500 MODELKILN_FUZZ_SEED=1 .venv/bin/pytest tests/test_fuzz.py
-    MODELKILN_FUZZ_COLLECT=fuzz.jsonl ...   # campaign: log every case and violation, never fail
+    .venv/bin/pytest tests/test_fuzz.py               # 30 fixed cases, about ten seconds
+    MODELKILN_FUZZ_EXAMPLES=200 MODELKILN_FUZZ_SEED=7 .venv/bin/pytest tests/test_fuzz.py
+    MODELKILN_FUZZ_COLLECT=fuzz.jsonl ...   # a campaign: log every case, never fail
+
+MODELKILN_FUZZ_SEED draws other cases than the fixed ones; a campaign is chunks of a few
+hundred cases with one seed each, under `timeout -k 10 590` (one chunk here outlived a
+plain SIGTERM by minutes). MODELKILN_FUZZ_COLLECT appends one JSON line per case
+(mutations, replay, validate's exit code, seconds, violations) instead of failing.
 
 A failure prints the case (replay it with `replay` below), what each mutation did and the
 outputs that broke the contract.

@@ -48,7 +48,7 @@ def project(envs: int) -> str:
             # both KServe modes: Knative in env0, Standard with KEDA in the others
             "      serving: {mode: knative}"
             if i == 0
-            else "      serving: {mode: standard, prometheus: http://prometheus:9090}",
+            else '      serving: {mode: standard, prometheus: "http://prometheus:9090"}',
         ]
     lines += [
         "  policies:",

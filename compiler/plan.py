@@ -12,6 +12,7 @@ from typing import Any
 
 from compiler import catalog
 from compiler.costs import PoolCost, pool_cost
+from compiler.drift import DriftPlan, drift_plan
 from compiler.slo import Replicas, replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
@@ -163,17 +164,6 @@ class RequestMetrics:
 
     def latency_threshold(self, milliseconds: float) -> float:
         return milliseconds if self.latency_unit == "ms" else milliseconds / 1000
-
-
-@dataclass(frozen=True)
-class DriftPlan:
-    features: tuple[str, ...]
-    method: str  # psi | ks | wasserstein
-    threshold: float
-    schedule: str
-    reference: DataPlan | None  # the first data source the model trains on
-    inputs: str  # where recent inference inputs are
-    pushgateway: str
 
 
 @dataclass(frozen=True)
@@ -424,23 +414,8 @@ def _serving_plan(
         latency_unit=m.latency_unit,
         selector=m.selector.replace("{namespace}", env.namespace).replace("{model}", name),
     )
-    drift = None
-    if spec.monitoring is not None and spec.monitoring.drift is not None:
-        d = spec.monitoring.drift
-        inputs = (
-            monitoring.inference_logs.replace("{storageUri}", uri)
-            .replace("{model}", name)
-            .replace("{environment}", env.name)
-        )
-        drift = DriftPlan(
-            features=tuple(d.features),
-            method=d.method,
-            threshold=d.threshold,
-            schedule=d.schedule,
-            reference=data[0] if data else None,
-            inputs=inputs,
-            pushgateway=monitoring.pushgateway,
-        )
+    reference = data[0] if data else None
+    drift = drift_plan(monitoring, spec, name, env.namespace, env.name, uri, reference)
     scaling = serving.autoscaling
     given = (scaling.min_replicas, scaling.max_replicas) if scaling else None
     rollout = serving.rollout

@@ -6,6 +6,7 @@ from typing import Any
 
 from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan
 from compiler.targets import kubernetes
+from compiler.targets.serving import hardening
 
 
 def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
@@ -24,9 +25,10 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     if serving.runtime:
         predictor_model["runtime"] = serving.runtime
     predictor_model["storageUri"] = serving.storage_uri
-    container = kubernetes.resources(serving.cpu, serving.memory, gpus)
+    container = kubernetes.resources(serving.cpu, serving.memory, gpus, cpu_limit=True)
     if container:
         predictor_model["resources"] = container
+    predictor_model |= hardening.predictor_container(serving)
     replicas = serving.replicas
     predictor: dict[str, Any] = {
         "minReplicas": replicas.min,
@@ -37,6 +39,11 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     if serving.canary_percent is not None:
         predictor["canaryTrafficPercent"] = serving.canary_percent
     predictor |= kubernetes.placement(serving.placement)
+    predictor |= hardening.predictor_pod(serving)
+    if serving.drift is not None:
+        from compiler.targets.serving.drift import request_logger
+
+        predictor["logger"] = request_logger(model)
     predictor["model"] = predictor_model
     return {
         "apiVersion": "serving.kserve.io/v1beta1",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from compiler.diagnostics import Diagnostic
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
-from compiler.validate.rules import model, policies, references, resources, serving
+from compiler.validate.rules import drift, model, policies, references, resources, serving
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
 SpecRule = Callable[[Specs, dict[str, set[str]]], Iterable[Diagnostic]]
@@ -32,6 +32,10 @@ SPEC_RULES: list[SpecRule] = [
     resources.gpus_per_node,
     serving.throughput,
     serving.pool_capacity,
+    drift.log_url,
+    drift.reference,
+    drift.columns,
+    drift.batching,
     policies.max_gpus_per_model,
     policies.require_canary,
     policies.require_pinned_images,

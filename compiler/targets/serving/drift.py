@@ -17,7 +17,7 @@ from compiler.targets.serving.inferenceservice import labels
 
 MOUNT = "/etc/modelkiln"
 # The job and the modules it imports, shipped side by side in the ConfigMap.
-SCRIPTS = ("drift_job.py", "drift_logs.py", "drift_measures.py")
+SCRIPTS = ("drift_job.py", "drift_logs.py", "drift_measures.py", "drift_push.py")
 RUN_AS = kubernetes.NON_ROOT_UID  # the USER of images/drift/Dockerfile
 
 

@@ -4,7 +4,7 @@ and batching KServe honours (compiler/drift.py, docs/serving.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from compiler import drift as flow
 from compiler.diagnostics import Diagnostic, did_you_mean
@@ -55,16 +55,13 @@ def log_url(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
 
 def _reference_problem(specs: Specs, spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     """MK343: a reference the drift job can read; then MK341/MK342 on its columns."""
-    assert spec.monitoring is not None and spec.monitoring.drift is not None
-    drift = spec.monitoring.drift
     if not spec.data:
         yield at(
             ("monitoring", "drift"),
             "MK343",
             "drift monitoring compares recent requests with the training data, but the "
             "model lists no data source",
-            "add the DataSource the model was trained on under data (the first is the "
-            "reference)",
+            "add the DataSource the model was trained on under data (the first is the reference)",
             True,
         )
         return
@@ -83,9 +80,17 @@ def _reference_problem(specs: Specs, spec: ModelSpec, at: At) -> Iterator[Diagno
             False,
         )
         return
-    if ref.columns is None:
-        return  # no declared schema: the job finds out at run time
-    types = {c.name: c.type for c in ref.columns}
+    if ref.columns is not None:  # without a declared schema the job finds out at run time
+        types = {c.name: c.type for c in ref.columns}
+        yield from _feature_problems(source.name, types, spec, at)
+
+
+def _feature_problems(
+    source: str, types: Mapping[str, str], spec: ModelSpec, at: At
+) -> Iterator[Diagnostic]:
+    """MK341: features that are no measurable column; MK342: categories with ks/wasserstein."""
+    assert spec.monitoring is not None and spec.monitoring.drift is not None
+    drift = spec.monitoring.drift
     for i, feature in enumerate(drift.features):
         kind = types.get(feature)
         if kind is None:
@@ -93,7 +98,7 @@ def _reference_problem(specs: Specs, spec: ModelSpec, at: At) -> Iterator[Diagno
             yield at(
                 ("monitoring", "drift", "features", i),
                 "MK341",
-                f"feature '{feature}' is not a column of DataSource '{source.name}'",
+                f"feature '{feature}' is not a column of DataSource '{source}'",
                 hint,
                 False,
             )

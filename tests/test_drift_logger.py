@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -327,3 +329,34 @@ def test_the_log_url_template() -> None:
     assert flow.reads_from(url, "ml-prod", "fraud") == (
         "gs://models/fraud/1.0.0/logs/prod/fraud/ml-prod/fraud/predictor/requests"
     )
+
+
+def test_the_job_runs_as_a_script_from_the_configmaps_files(tmp_path: Path) -> None:
+    """As the CronJob runs it: the ConfigMap's files in one folder, `python drift_job.py`,
+    which imports its modules as siblings (not as modelkiln's package)."""
+    from compiler.targets.serving import drift
+
+    mount = tmp_path / "etc-modelkiln"
+    mount.mkdir()
+    for name, text in drift.scripts().items():
+        (mount / name).write_text(text)
+    bucket = Bucket(tmp_path / "buckets")
+    logged_traffic(bucket)
+    ten_years = 10 * 365 * 86400  # the records' times are fixed; the run's clock is not
+    (mount / "drift.json").write_text(
+        json.dumps(config(tmp_path, bucket.folder(), windowSeconds=ten_years))
+    )
+    proc = subprocess.run(
+        [sys.executable, str(mount / "drift_job.py"), "--config", str(mount / "drift.json")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": "", "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["feature"] for line in proc.stdout.splitlines()] == [
+        "amount",
+        "age",
+        "merchant",
+    ]

@@ -10,9 +10,13 @@ import shutil
 from pathlib import Path
 
 CLOUDS = [
-    ("gcp", "project: bench-{name}"),
-    ("aws", 'account: "123456789012"'),
-    ("azure", "subscription: 00000000-0000-0000-0000-000000000000, resourceGroup: rg-{name}"),
+    ("gcp", "project: bench-{name}, region: us-central1"),
+    ("aws", 'account: "123456789012", region: us-east-1'),
+    (
+        "azure",
+        "subscription: 00000000-0000-0000-0000-000000000000, resourceGroup: rg-{name}, "
+        "region: westeurope",
+    ),
 ]
 SERVE_POOLS = 20  # every model's replicas must fit its pool (validation checks it)
 POOLS = [
@@ -39,7 +43,7 @@ def project(envs: int) -> str:
         lines += [
             f"    - name: {name}",
             f"      namespace: ml-{name}",
-            f"      cloud: {{provider: {provider}, {ident.format(name=name)}, region: r1}}",
+            f"      cloud: {{provider: {provider}, {ident.format(name=name)}}}",
             f"      cluster: cluster-{name}",
         ]
     lines += [
@@ -115,7 +119,7 @@ spec:
   serving:
     resources: {{pool: {serve_pool}, gpus: 1, cpu: "4", memory: 16Gi}}
     capacityRps: 50
-    slo: {{latencyP99Ms: 150, availability: 99.9, throughputRps: 200}}
+    slo: {{latencyP99Ms: 100, availability: 99.9, throughputRps: 200}}
     rollout:
       strategy: canary
       canaryPercent: 10

@@ -22,6 +22,7 @@ class Compiled:
     root: Path
     diagnostics: list[Diagnostic]
     texts: dict[str, list[str]]
+    inputs: dict[str, str] = field(default_factory=dict)  # spec file -> sha256
     specs: Specs | None = None
     plan: Plan | None = None
     out: Path | None = None
@@ -33,6 +34,25 @@ class Compiled:
     @property
     def ok(self) -> bool:
         return self.plan is not None
+
+
+def plan_repository(root: Path, envs: tuple[str, ...] = ()) -> Compiled:
+    """load -> validate -> plan, in memory; nothing is written. The plan is None when the
+    specs are invalid (the diagnostics say why). Shared by compile, commit and diff."""
+    sources = load(root)
+    result = validate(sources)
+    compiled = Compiled(root, result.diagnostics, sources.texts, inputs=dict(sources.hashes))
+    if not result.ok:
+        return compiled
+    known = [e.name for e in result.specs.environments]
+    unknown = [e for e in envs if e not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown environment {', '.join(unknown)}", "environments: " + ", ".join(known)
+        )
+    compiled.specs = result.specs
+    compiled.plan = build_plan(result.specs, list(envs) or None)
+    return compiled
 
 
 def compile_repository(
@@ -51,35 +71,27 @@ def compile_repository(
     kept as it is (compile --changed-since). source_commit: recorded in manifest.json
     (default: read from git).
     """
-    sources = load(root)
-    result = validate(sources)
-    compiled = Compiled(root, result.diagnostics, sources.texts)
-    if not result.ok:
+    compiled = plan_repository(root, envs)
+    if compiled.specs is None or compiled.plan is None:
         return compiled
-    known = [e.name for e in result.specs.environments]
-    unknown = [e for e in envs if e not in known]
-    if unknown:
-        raise UsageError(
-            f"unknown environment {', '.join(unknown)}", "environments: " + ", ".join(known)
-        )
     from compiler.gitops.source import source_commit as read_source_commit
     from compiler.render import render_hashes, render_into
 
-    plan = build_plan(result.specs, list(envs) or None)
+    plan = compiled.plan
     if changed_since is not None:
         from compiler.gitops.changed import affected_models
 
-        only_models = affected_models(root, changed_since, result.specs, plan.output)
+        only_models = affected_models(root, changed_since, compiled.specs, plan.output)
     compiled.rendered_models = only_models
     target = out if out is not None else root / plan.output
     manifest = Manifest(
         compiler=compiler_id(),
         source_commit=source_commit or read_source_commit(root, plan.output),
-        inputs=dict(sources.hashes),
+        inputs=dict(compiled.inputs),
     )
     previous = Manifest.read(target)  # read once: what to keep, prune and compare with
     keep = carried_over(previous, plan, only_models)
-    compiled.specs, compiled.plan, compiled.out = result.specs, plan, target
+    compiled.out = target
     if check:  # writes nothing anywhere: works on a read-only checkout
         compiled.outputs = render_hashes(plan, only_models=only_models)
         compiled.stale = stale(target, compiled.outputs, manifest, keep, previous)

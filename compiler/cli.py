@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,18 +42,6 @@ def _fail_usage(message: str, hint: str | None = None) -> None:
     _fail(EXIT_USAGE, message, hint)
 
 
-def _git_failure(err: Exception) -> str | None:
-    """One line for GitPython's command errors (imported lazily, so matched by module)."""
-    if not type(err).__module__.startswith("git."):
-        return None
-    command = getattr(err, "command", None)
-    words = command if isinstance(command, list) else str(command or "git").split()
-    verb = " ".join(str(w) for w in words[:2]) if words else "git"
-    stderr = str(getattr(err, "stderr", "") or err).strip().splitlines()
-    detail = next((line.strip(" '\"") for line in stderr if line.strip(" '\"")), "failed")
-    return f"{verb} failed: {detail}"
-
-
 class _Cli(click.Group):
     """Turns every exception below the commands into an exit code and one line."""
 
@@ -62,8 +51,8 @@ class _Cli(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as err:
-            if _debug(ctx):
-                raise
+            if _debug(ctx):  # the traceback, and still the exit code the error deserves
+                traceback.print_exc()
             _report_exception(err)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -86,9 +75,6 @@ def _report_exception(err: Exception) -> None:
         _fail(EXIT_HOST, str(err), err.hint)
     if isinstance(err, OSError):
         _fail(EXIT_HOST, describe_os_error(err))
-    git_line = _git_failure(err)
-    if git_line is not None:
-        _fail(EXIT_HOST, git_line)
     _fail(
         EXIT_HOST,
         f"internal error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
@@ -332,9 +318,9 @@ def commit_command(
     except UsageError as err:
         _fail_usage(str(err), err.hint)
         return
-    except CommitError as err:
-        click.echo(f"modelkiln: error: {err}", err=True)
-        sys.exit(1)
+    except CommitError as err:  # uncommitted specs: a gate, like compile --check (exit 1)
+        _fail(1, str(err), err.hint)
+        return
     if result is None:
         _report(compiled.diagnostics, compiled.texts, "text")
         sys.exit(1)

@@ -32,6 +32,9 @@ CODES: dict[str, Code] = {
     "MK114": Code(
         "renamed-project-file", "The root has modelplane.yaml (the 0.1 name), not modelkiln.yaml."
     ),
+    "MK115": Code("not-a-regular-file", "A spec file is a FIFO, socket, device or folder."),
+    "MK116": Code("symlink-outside-root", "A symlink leads outside the spec root."),
+    "MK117": Code("unreadable", "A spec file or folder cannot be read."),
     # -- one document
     "MK201": Code("unknown-field", "A field that the kind does not have."),
     "MK202": Code("missing-field", "A required field is absent."),
@@ -51,6 +54,18 @@ CODES: dict[str, Code] = {
     "MK216": Code("distributed-required", "nodes > 1 needs a distributed strategy."),
     "MK217": Code("canary-percent", "canaryPercent is outside 1..99 or set without canary."),
     "MK218": Code("plaintext-secret", "A credential is written as a plain value in env."),
+    "MK219": Code(
+        "not-encodable",
+        "A string holds a lone surrogate (a \\u escape of half a pair): it cannot be written "
+        "as UTF-8.",
+    ),
+    "MK220": Code("not-finite", "A number is NaN or infinite (.nan, .inf, 1e999)."),
+    "MK221": Code(
+        "control-character",
+        "A single-line value (a name, version, image, URI, region, ...) holds a line break, "
+        "another control character, or U+FFFE/U+FFFF.",
+    ),
+    "MK222": Code("invalid-region", "A cloud region does not have its provider's form."),
     # -- across documents
     "MK301": Code("duplicate-name", "Two documents of one kind share a name."),
     "MK302": Code("unknown-data-source", "A Model refers to a DataSource that does not exist."),
@@ -65,6 +80,11 @@ CODES: dict[str, Code] = {
     "MK311": Code("duplicate-environment", "Two environments share a name."),
     "MK312": Code("serving-capacity", "maxReplicas × capacityRps cannot serve throughputRps."),
     "MK313": Code("pool-too-small", "A serving pool cannot hold the replicas placed on it."),
+    "MK330": Code(
+        "latency-not-a-bucket",
+        "Warning: latencyP99Ms is not a bucket boundary of the environment's latency histogram.",
+    ),
+    "MK331": Code("latency-buckets", "latencyBuckets are not positive, increasing seconds."),
     "MK340": Code("log-url", "KServe's request logger cannot write to the drift log URL."),
     "MK341": Code("drift-feature", "A drift feature is not a measurable reference column."),
     "MK342": Code("drift-method", "The drift method cannot measure a categorical feature."),
@@ -77,6 +97,9 @@ CODES: dict[str, Code] = {
     "MK403": Code("require-pinned-image", "The policy requires images pinned by digest or tag."),
     "MK404": Code("max-monthly-cost", "An environment's GPU pools can cost more than allowed."),
     "MK405": Code("require-pinned-data", "The policy refuses data version 'latest' here."),
+    "MK406": Code(
+        "strict-latency-buckets", "The policy requires latencyP99Ms at a latency bucket boundary."
+    ),
 }
 
 

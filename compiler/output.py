@@ -109,11 +109,12 @@ def staging(out: Path) -> Iterator[Path]:
             f"cannot write the output folder {out}: {blocker} is a file, not a folder",
             "move that file away, or choose another folder with --out or the Project's output",
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
+    try:  # out itself is made only when there is something to put in it
+        out.parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     except OSError as err:
-        raise HostError(describe_os_error(err, "write the output folder")) from None
+        reason = err.strerror or type(err).__name__
+        raise HostError(f"cannot write the output folder {out}: {reason}") from None
     try:
         yield folder
     finally:

@@ -13,10 +13,11 @@ from typing import Any
 from compiler import catalog
 from compiler.costs import PoolCost, pool_cost
 from compiler.drift import DriftPlan, drift_plan
+from compiler.serving_metrics import MetricsPlan, resolve
 from compiler.slo import Replicas, replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
-from compiler.spec.project import Environment
+from compiler.spec.project import DEFAULT_DRIFT_IMAGE, Environment, Monitoring
 from compiler.spec.types import duration_seconds
 from compiler.validate.context import Entry, Specs
 
@@ -135,7 +136,7 @@ class StepImages:
     register: str
     launcher: str
     install_packages: bool
-    drift: str = "python:3.11-slim"
+    drift: str = DEFAULT_DRIFT_IMAGE
 
 
 # KServe modelFormat names for the frameworks of the language
@@ -150,20 +151,6 @@ FORMATS = {
     "triton": "triton",
     "custom": "custom",
 }
-
-
-@dataclass(frozen=True)
-class RequestMetrics:
-    """PromQL pieces for one model's request series (the Project's settings, resolved)."""
-
-    requests: str  # counter of requests
-    errors: str  # label matchers of failed requests, e.g. response_code_class="5xx"
-    latency_bucket: str  # histogram buckets
-    latency_unit: str  # ms | s
-    selector: str  # label matchers of this model's series
-
-    def latency_threshold(self, milliseconds: float) -> float:
-        return milliseconds if self.latency_unit == "ms" else milliseconds / 1000
 
 
 @dataclass(frozen=True)
@@ -184,7 +171,7 @@ class ServingPlan:
     canary_percent: int | None
     max_error_rate: float | None
     max_latency_p99_ms: float | None
-    metrics: RequestMetrics
+    metrics: MetricsPlan
     drift: DriftPlan | None
 
     @property
@@ -212,6 +199,23 @@ class ModelPlan:
 
 
 @dataclass(frozen=True)
+class RollbackReceiverPlan:
+    name: str
+    secret_name: str
+    secret_key: str
+    send_resolved: bool
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class AlertingPlan:
+    """Project-wide alerting settings every environment's rules and routes read."""
+
+    runbook_base_url: str | None = None
+    rollback_receiver: RollbackReceiverPlan | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     name: str
     namespace: str
@@ -223,6 +227,8 @@ class EnvironmentPlan:
     models: tuple[ModelPlan, ...]
     images: StepImages
     project: str
+    serving_mode: str = "standard"  # standard | knative
+    alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
 
     def gpu_range(self) -> tuple[int, int]:
         return (
@@ -406,14 +412,7 @@ def _serving_plan(
         return None
     assert specs.project is not None
     monitoring = specs.project.obj.spec.monitoring
-    m = monitoring.metrics
-    metrics = RequestMetrics(
-        requests=m.requests,
-        errors=m.error_filter,
-        latency_bucket=m.latency_bucket,
-        latency_unit=m.latency_unit,
-        selector=m.selector.replace("{namespace}", env.namespace).replace("{model}", name),
-    )
+    metrics = resolve(env, name)
     reference = data[0] if data else None
     drift = drift_plan(monitoring, spec, name, env.namespace, env.name, uri, reference)
     scaling = serving.autoscaling
@@ -447,6 +446,21 @@ def _serving_plan(
     )
 
 
+def _alerting_plan(monitoring: Monitoring) -> AlertingPlan:
+    r = monitoring.rollback_receiver
+    receiver = None
+    if r is not None:
+        receiver = RollbackReceiverPlan(
+            name=r.name,
+            secret_name=r.url_secret.name,
+            secret_key=r.url_secret.key,
+            send_resolved=r.send_resolved,
+            labels=tuple(sorted(r.labels.items())),
+        )
+    base = monitoring.runbook_base_url
+    return AlertingPlan(base.rstrip("/") if base else None, receiver)
+
+
 def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
     """The plan of valid specs (validation must have passed), for the named environments."""
     assert specs.project is not None
@@ -460,6 +474,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
         project.spec.pipelines.install_packages,
         images.drift,
     )
+    alerting = _alerting_plan(project.spec.monitoring)
     env_plans = []
     for env in project.spec.environments:
         if environments and env.name not in environments:
@@ -491,6 +506,8 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 models=models,
                 images=steps,
                 project=project.metadata.name,
+                serving_mode=env.serving.mode,
+                alerting=alerting,
             )
         )
     argocd = None

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from compiler.diagnostics import Diagnostic
 from compiler.errors import UsageError
 from compiler.gitops.diff import diff
+from compiler.gitops.report_markdown import diagnostics_table
+from tests.cli_helpers import run, validate_json
 from tests.conftest import EXAMPLES
 
 GIT_IDENTITY = ("-c", "user.name=Test", "-c", "user.email=test@example.com")
@@ -219,3 +222,76 @@ def test_base_without_specs_or_invalid(tmp_path: Path) -> None:
     assert code == 0, text
     assert "do not validate (1 error(s))" in text
     assert "| `staging` (added) | 3 / 0 / 0 |" in text
+
+
+def test_invalid_head_in_every_format(repo: Path) -> None:
+    """The head's diagnostics come in the format asked for; exit 1 in each."""
+    edit(repo / "models" / "churn.yaml", "version: 2.0.3", "version: two")
+    commit = state(repo)[2].strip()
+    _, expected = validate_json(repo)
+    text, code = diff(repo, "HEAD", "json")
+    assert code == 1
+    doc = json.loads(text)
+    assert list(doc) == ["base", "base_commit", "head_validation"]
+    assert doc["base"] == "HEAD" and doc["base_commit"] == commit
+    assert doc["head_validation"] == expected  # what `validate --format json` says
+    assert doc["head_validation"]["valid"] is False
+    assert text == json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+    text, code = diff(repo, "HEAD", "markdown")
+    assert code == 1
+    assert text.startswith("## modelkiln diff\n\n")
+    assert f"Compared with `HEAD` (`{commit[:12]}`)." in text
+    assert "do not validate: 1 error.**" in text
+    assert "| where | what | message | hint |" in text
+    row = "| `models/churn.yaml:7:12` | error MK209 | 'two' is not a semantic version"
+    assert row in text
+    assert "```" not in text and "| environment |" not in text  # no report
+
+    text, code = diff(repo, "HEAD", "text")
+    assert code == 1 and text.startswith("models/churn.yaml:7:12: error[MK209]")
+
+
+def test_invalid_head_through_the_cli(repo: Path) -> None:
+    edit(repo / "models" / "churn.yaml", "version: 2.0.3", "version: two")
+    proc = run("diff", repo, "--base", "HEAD", "--format", "json")
+    assert proc.returncode == 1 and proc.stderr == ""
+    assert json.loads(proc.stdout)["head_validation"]["diagnostics"][0]["code"] == "MK209"
+    proc = run("diff", repo, "--base", "HEAD", "--format", "md")
+    assert proc.returncode == 1 and "| `models/churn.yaml:7:12` | error MK209 |" in proc.stdout
+
+
+def test_invalid_base_diagnostics_in_markdown_and_json(repo: Path) -> None:
+    churn = repo / "models" / "churn.yaml"
+    edit(churn, "version: 2.0.3", "version: two")
+    git(repo, "commit", "--quiet", "-am", "broken specs")
+    edit(churn, "version: two", "version: 2.0.3")
+    text, code = diff(repo, "HEAD", "json")
+    assert code == 0, text
+    doc = json.loads(text)
+    assert "do not validate (1 error(s))" in doc["base_note"]
+    (found,) = doc["base_validation"]["diagnostics"]
+    assert doc["base_validation"]["valid"] is False
+    assert (found["file"], found["line"], found["column"], found["code"]) == (
+        "models/churn.yaml",
+        7,
+        12,
+        "MK209",
+    )
+    text, code = diff(repo, "HEAD", "markdown")
+    assert code == 0
+    details = text[text.index("<summary>Why the base does not validate</summary>") :]
+    details = details[: details.index("</details>")]
+    assert "| `models/churn.yaml:7:12` | error MK209 | 'two' is not a semantic version" in details
+    assert text.index("</details>") < text.index("| environment |")
+    text, _ = diff(repo, "HEAD", "text")
+    assert "do not validate (1 error(s))" in text and "MK209" not in text
+
+
+def test_diagnostics_table_keeps_cells_whole() -> None:
+    tricky = Diagnostic("a|b.yaml", 3, 4, "MK001", "x | y <b>z</b>\nnext", hint="use `a|b`")
+    (header, rule, row) = diagnostics_table([tricky])
+    assert header.count("|") == rule.count("|") == 5
+    assert row == (
+        "| `a\\|b.yaml:3:4` | error MK001 | x \\| y &lt;b&gt;z&lt;/b&gt; next | use `a\\|b` |"
+    )

@@ -68,7 +68,7 @@ def test_out_below_a_file(quickstart: Path, tmp_path: Path) -> None:
 def test_debug_shows_the_traceback(quickstart: Path) -> None:
     (quickstart / "deploy").write_text("x")
     proc = run("--debug", "compile", quickstart)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr and "HostError" in proc.stderr
+    assert proc.returncode == 3 and "Traceback" in proc.stderr and "HostError" in proc.stderr
 
 
 @pytest.fixture

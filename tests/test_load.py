@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
+from compiler.diagnostics import format_text
 from compiler.load import MAX_FILE_BYTES, decode, load, parse_text
+from compiler.sourcetext import split_lines
+from compiler.validate import validate
 
 
 def test_positions_of_keys_values_and_items() -> None:
@@ -106,3 +111,67 @@ def test_size_limit_and_discovery(tmp_path: Path) -> None:
     sources = load(tmp_path)
     assert sources.files == ["modelkiln.yaml", "sub/b.yml"]
     assert [(d.file, d.code) for d in sources.diagnostics] == [("big.yaml", "MK101")]
+
+
+# --- line numbers follow YAML's own line breaks (LF, CRLF, CR), nothing else
+
+NOT_BREAKS = ["\u2028", "\u2029", "\x85"]  # Python's splitlines() and libyaml count them
+
+
+def test_split_lines_breaks_only_where_yaml_does() -> None:
+    text = "a\u2028b\x0cc\x1cd\r\ne\rf\ng\n"
+    assert split_lines(text) == ["a\u2028b\x0cc\x1cd", "e", "f", "g"]
+    assert split_lines("") == [] and split_lines("a") == ["a"] and split_lines("\n") == [""]
+
+
+@pytest.mark.parametrize("positions", [True, False])
+@pytest.mark.parametrize("separator", NOT_BREAKS)
+def test_a_separator_in_a_string_does_not_shift_later_lines(
+    separator: str, positions: bool
+) -> None:
+    text = f'a: "x{separator}y"\nb: 1\nc: {{d: 2}}\nb: 3\n'
+    (doc,), diags = parse_text("f.yaml", text, positions=positions)
+    assert doc.pos(("c", "d")) == (3, 8)
+    assert [(d.code, d.line, d.column) for d in diags] == [("MK105", 4, 1)]
+    assert "first defined at line 2" in diags[0].message
+
+
+@pytest.mark.parametrize("separator", NOT_BREAKS)
+def test_a_syntax_error_after_a_separator_is_on_its_line(separator: str) -> None:
+    _, diags = parse_text("f.yaml", f"a: 'x{separator}y'\nb: [1,\nc: 3\n")
+    (diag,) = diags
+    assert diag.code == "MK103" and diag.line == 4
+
+
+def test_a_forbidden_control_character_is_located() -> None:
+    _, diags = parse_text("f.yaml", "a: 'é😀'\r\nb: 1\x0c\n")
+    assert [(d.code, d.line, d.column) for d in diags] == [("MK103", 2, 5)]
+    assert "U+000C" in diags[0].message and "<unicode string>" not in diags[0].message
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_the_excerpt_shows_the_line_the_diagnostic_names(tmp_path: Path, newline: str) -> None:
+    lines = [
+        "apiVersion: modelkiln.dev/v1alpha1",
+        "kind: GpuPool",
+        "metadata:",
+        "  name: l4",
+        '  description: "one\u2028two\u2029three\x85four"',
+        "spec:",
+        "  accelerator: nvidia-l4",
+        '  gpusPerNode: "1"',
+        "  maxNodes: 2",
+    ]
+    (tmp_path / "modelkiln.yaml").write_text("apiVersion: modelkiln.dev/v1alpha1\n")
+    (tmp_path / "pool.yaml").write_bytes(newline.join(lines).encode() + newline.encode())
+    sources = load(tmp_path)
+    assert sources.texts["pool.yaml"] == lines
+    (diag,) = [d for d in validate(sources).diagnostics if d.code == "MK203"]
+    assert (diag.code, diag.line, diag.column) == ("MK203", 8, 16)
+    report = format_text([diag], sources.texts)
+    assert '    8 |   gpusPerNode: "1"\n' in report
+
+
+def test_not_utf8_position_counts_yaml_line_breaks() -> None:
+    _, diag = decode("b.yaml", b"a: 1\rb: 2\r\nc: \xc3\xa9\xe9\n")
+    assert diag is not None and (diag.line, diag.column) == (3, 5)

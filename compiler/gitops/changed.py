@@ -9,33 +9,24 @@ of the output is kept as it is; a test checks that the result equals a full comp
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from compiler.discover import Root, Unreadable, read_limited
 from compiler.errors import UsageError
+from compiler.gitops.git import commit_of, git, git_or_none
 from compiler.gitops.source import spec_pathspecs
-from compiler.load import PROJECT_FILE, parse_text
+from compiler.load import MAX_FILE_BYTES, PROJECT_FILE, parse_text
 from compiler.validate.context import Specs
-
-
-def _git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise UsageError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip()}")
-    return proc.stdout
 
 
 def changed_files(root: Path, ref: str, output: str) -> list[str]:
     """Spec files (relative to root) that differ from REF, untracked ones included."""
-    try:
-        _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except UsageError:
-        raise UsageError(f"{ref} is not a commit", "give a branch, tag or commit") from None
+    if commit_of(root, ref) is None:
+        raise UsageError(f"{ref} is not a commit", "give a branch, tag or commit")
     scope = spec_pathspecs("", output)
-    diff = _git(root, "diff", "--name-only", "--relative", ref, "--", *scope).splitlines()
-    new = _git(root, "ls-files", "--others", "--exclude-standard", "--", *scope).splitlines()
+    diff = git(root, "diff", "--name-only", "--relative", ref, "--", *scope).splitlines()
+    new = git(root, "ls-files", "--others", "--exclude-standard", "--", *scope).splitlines()
     return sorted(set(diff) | set(new))
 
 
@@ -44,24 +35,32 @@ def _documents(text: str) -> dict[tuple[str, str], Any]:
     return {(str(d.kind), str(d.name)): d.data for d in documents if d.kind and d.name}
 
 
+def _read_spec(root: Root, rel: str) -> str:
+    """The file as the loader reads it (bounded, regular files inside the root only); ""
+    for a file that is gone or that the loader refuses (it has no documents then)."""
+    try:
+        return read_limited(root, rel, MAX_FILE_BYTES).decode("utf-8", errors="replace")
+    except Unreadable:
+        return ""
+
+
 def affected_models(root: Path, ref: str, specs: Specs, output: str) -> set[str] | None:
     """The Models to render, or None when every Model is affected."""
     files = changed_files(root, ref, output)
     if PROJECT_FILE in files:
         return None
     touched: set[tuple[str, str]] = set()
-    prefix = _git(root, "rev-parse", "--show-prefix").strip()
+    prefix = git(root, "rev-parse", "--show-prefix").strip()
+    spec_root = Root.of(root)
     for rel in files:
-        path = root / rel
-        now = _documents(path.read_text("utf-8", errors="replace")) if path.is_file() else {}
-        before: dict[tuple[str, str], Any] = {}
-        with contextlib.suppress(UsageError):  # a file that REF does not have
-            before = _documents(_git(root, "show", f"{ref}:{prefix}{rel}"))
+        now = _documents(_read_spec(spec_root, rel))
+        old_text = git_or_none(root, "show", f"{ref}:{prefix}{rel}")  # None: REF has no such file
+        before = _documents(old_text) if old_text is not None else {}
         # only the documents that changed, not their neighbours in the same file
         touched |= {key for key in now.keys() | before.keys() if now.get(key) != before.get(key)}
-    sources = {n for k, n in touched if k == "DataSource"}
-    pools = {n for k, n in touched if k == "GpuPool"}
-    models = {n for k, n in touched if k == "Model"}
+    sources = {name for kind, name in touched if kind == "DataSource"}
+    pools = {name for kind, name in touched if kind == "GpuPool"}
+    models = {name for kind, name in touched if kind == "Model"}
     for entry in specs.models.values():
         spec = entry.obj.spec
         views = [v.spec for v in specs.views if v.name == entry.name] or [spec]

@@ -1,20 +1,11 @@
-"""The source commit a compile stands on, read with the git command (cheap; GitPython is
-only imported by the commands that change repositories)."""
+"""The source commit a compile stands on, read with the git command (cheap)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+from compiler.errors import HostError
+from compiler.gitops.git import git_or_none
 
 
 def spec_pathspecs(prefix: str, output: str) -> list[str]:
@@ -27,13 +18,23 @@ def spec_pathspecs(prefix: str, output: str) -> list[str]:
     ]
 
 
+def _answer(root: Path, *args: str) -> str | None:
+    """git's answer, stripped; None outside a repository or on a machine without git: a
+    compile works there too, it just records no source commit."""
+    try:
+        out = git_or_none(root, *args, timeout=60)
+    except HostError:
+        return None
+    return out.strip() if out is not None else None
+
+
 def source_commit(root: Path, output: str) -> str | None:
     """The last commit that changed the specs under root (the output folder excluded), with
     "-dirty" when they have uncommitted changes; None outside a git repository. It is the
     last commit of the specs, not HEAD, so committing the output does not change it."""
     scope = spec_pathspecs("", output)
-    commit = _git(root, "log", "-1", "--format=%H", "--", *scope)
+    commit = _answer(root, "log", "-1", "--format=%H", "--", *scope)
     if not commit:
         return None
-    dirty = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *scope)
+    dirty = _answer(root, "status", "--porcelain", "--untracked-files=all", "--", *scope)
     return commit + ("-dirty" if dirty else "")

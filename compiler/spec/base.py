@@ -5,13 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from compiler.spec.types import LabelKey, Name
+from compiler.spec.types import LabelKey, Line, Name
 
 API_VERSION = "modelkiln.dev/v1alpha1"
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors; no coercion between types; camelCase in YAML."""
+    """Unknown fields are errors; no coercion between types; camelCase in YAML; no NaN or
+    infinity where a number goes (nothing downstream can write them faithfully)."""
 
     model_config = ConfigDict(
         strict=True,
@@ -20,11 +21,12 @@ class Strict(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=False,
+        allow_inf_nan=False,
     )
 
 
 class Metadata(Strict):
     name: Name = Field(description="DNS-1123 label, unique per kind.")
-    owner: str | None = Field(default=None, description="Team or person that owns this.")
-    labels: dict[LabelKey, str] = Field(default_factory=dict)
+    owner: Line | None = Field(default=None, description="Team or person that owns this.")
+    labels: dict[LabelKey, Line] = Field(default_factory=dict)
     description: str | None = Field(default=None, description="Free text for people.")

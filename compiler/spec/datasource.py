@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
-from compiler.spec.types import DataUri, Duration
+from compiler.spec.types import DataUri, Duration, Line
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date", "binary"]
 
@@ -25,7 +25,7 @@ Range = Annotated[list[float], Field(min_length=2, max_length=2), AfterValidator
 
 
 class Column(Strict):
-    name: str = Field(min_length=1)
+    name: Line = Field(min_length=1)
     type: ColumnType
     nullable: bool = True
 
@@ -44,7 +44,7 @@ class Quality(Strict):
 class DataSourceSpec(Strict):
     uri: DataUri
     format: Literal["parquet", "csv", "jsonl", "tfrecord", "delta", "bigquery"]
-    version: str = Field(
+    version: Line = Field(
         min_length=1,
         description='Pinned snapshot, tag or commit; "latest" is refused where '
         "policies.requirePinnedData says so.",

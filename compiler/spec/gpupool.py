@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from compiler.spec.base import Metadata, Strict
+from compiler.spec.types import Line
 
 Accelerator = Literal[
     "nvidia-t4",
@@ -22,14 +23,14 @@ Accelerator = Literal[
 class GpuPoolSpec(Strict):
     accelerator: Accelerator
     gpus_per_node: int = Field(ge=1, le=16)
-    machine_type: str | None = Field(
+    machine_type: Line | None = Field(
         default=None, description="Default: from the catalog for the environment's cloud."
     )
     min_nodes: int = Field(default=0, ge=0)
     max_nodes: int = Field(ge=1, le=1000)
     spot: bool = False
     disk_gb: int | None = Field(default=None, ge=10, le=65536)
-    environments: list[str] | None = Field(
+    environments: list[Line] | None = Field(
         default=None, description="Environments this pool exists in; default: every one."
     )
 

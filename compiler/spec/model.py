@@ -7,7 +7,16 @@ from typing import Any, Literal
 from pydantic import Field
 
 from compiler.spec.base import Metadata, Strict
-from compiler.spec.types import Cron, Duration, EnvVarName, Name, Quantity, SemVer, StorageUri
+from compiler.spec.types import (
+    Cron,
+    Duration,
+    EnvVarName,
+    Line,
+    Name,
+    Quantity,
+    SemVer,
+    StorageUri,
+)
 
 Framework = Literal[
     "pytorch",
@@ -24,18 +33,18 @@ HyperValue = int | float | str | bool
 
 
 class DataRef(Strict):
-    source: str = Field(min_length=1, description="A DataSource name.")
-    version: str | None = Field(default=None, min_length=1, description="Overrides the pin.")
+    source: Line = Field(min_length=1, description="A DataSource name.")
+    version: Line | None = Field(default=None, min_length=1, description="Overrides the pin.")
 
 
 class SecretRef(Strict):
     name: Name = Field(description="Kubernetes Secret name.")
-    key: str = Field(min_length=1, description="Key inside the Secret.")
+    key: Line = Field(min_length=1, description="Key inside the Secret.")
     env: EnvVarName = Field(description="Environment variable the value is exposed as.")
 
 
 class TrainingResources(Strict):
-    pool: str | None = Field(default=None, description="A GpuPool name; absent: CPU nodes.")
+    pool: Line | None = Field(default=None, description="A GpuPool name; absent: CPU nodes.")
     gpus: int | None = Field(
         default=None, ge=0, le=16, description="GPUs per node; default: the pool's gpusPerNode."
     )
@@ -49,7 +58,7 @@ class Distributed(Strict):
 
 
 class Training(Strict):
-    image: str = Field(min_length=1)
+    image: Line = Field(min_length=1)
     command: list[str] | None = None
     args: list[str] | None = None
     hyperparameters: dict[str, HyperValue] = Field(default_factory=dict)
@@ -63,13 +72,13 @@ class Training(Strict):
 
 
 class Gate(Strict):
-    metric: str = Field(min_length=1)
+    metric: Line = Field(min_length=1)
     min: float | None = None
     max: float | None = None
 
 
 class Evaluation(Strict):
-    image: str | None = Field(
+    image: Line | None = Field(
         default=None, description="Writes the metrics; absent: gates read training's metrics."
     )
     command: list[str] | None = None
@@ -78,7 +87,7 @@ class Evaluation(Strict):
 
 
 class ServingResources(Strict):
-    pool: str | None = Field(default=None, description="A GpuPool name; absent: CPU nodes.")
+    pool: Line | None = Field(default=None, description="A GpuPool name; absent: CPU nodes.")
     gpus: int | None = Field(
         default=None, ge=0, le=16, description="GPUs per replica; default 1 with a pool."
     )
@@ -109,8 +118,8 @@ class Rollout(Strict):
 
 
 class Serving(Strict):
-    format: str | None = Field(default=None, description="KServe modelFormat; default: framework.")
-    runtime: str | None = None
+    format: Line | None = Field(default=None, description="KServe modelFormat; default: framework.")
+    runtime: Line | None = None
     storage_uri: StorageUri | None = None
     resources: ServingResources = Field(default_factory=ServingResources)
     capacity_rps: float = Field(gt=0, description="Throughput of one replica at the SLO latency.")
@@ -125,7 +134,7 @@ class DriftResources(Strict):
 
 
 class Drift(Strict):
-    features: list[str] = Field(min_length=1)
+    features: list[Line] = Field(min_length=1)
     method: Literal["psi", "ks", "wasserstein"]
     threshold: float = Field(gt=0)
     schedule: Cron
@@ -154,8 +163,9 @@ class ModelSpec(Strict):
     monitoring: Monitoring | None = None
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Per-environment overrides, deep-merged over this spec: mappings merge "
-        "key by key, lists and scalars replace.",
+        description="Per-environment overrides, merged over this spec as a JSON merge patch "
+        "(RFC 7386): mappings merge key by key, null removes a key, lists and scalars "
+        "replace.",
     )
 
 

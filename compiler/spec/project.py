@@ -5,13 +5,21 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from compiler import __version__
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.gpupool import Accelerator
-from compiler.spec.types import Name, StorageUri
+from compiler.spec.metrics import RollbackReceiver, ServingMetrics
+from compiler.spec.types import Line, LineChecked, Name, StorageUri, check_region
 
 Provider = Literal["gcp", "aws", "azure"]
 
@@ -25,11 +33,17 @@ PROVIDER_FIELDS: dict[str, tuple[str, ...]] = {
 
 class Cloud(Strict):
     provider: Provider
-    region: str = Field(min_length=1)
-    project: str | None = Field(default=None, description="GCP project id (gcp).")
-    account: str | None = Field(default=None, description="AWS account id (aws).")
-    subscription: str | None = Field(default=None, description="Azure subscription id.")
-    resource_group: str | None = Field(default=None, description="Azure resource group.")
+    region: Line = Field(min_length=1)
+    project: Line | None = Field(default=None, description="GCP project id (gcp).")
+    account: Line | None = Field(default=None, description="AWS account id (aws).")
+    subscription: Line | None = Field(default=None, description="Azure subscription id.")
+    resource_group: Line | None = Field(default=None, description="Azure resource group.")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str, info: ValidationInfo) -> str:
+        provider = info.data.get("provider")
+        return check_region(provider, value) if isinstance(provider, str) else value
 
     @model_validator(mode="after")
     def _provider_fields(self) -> Cloud:
@@ -56,22 +70,39 @@ class Cloud(Strict):
         return self
 
 
+class EnvironmentServing(Strict):
+    """How KServe serves in this environment, and where its SLOs read their metrics."""
+
+    mode: Literal["standard", "knative"] = Field(
+        default="standard", description="KServe deployment mode (Standard is KServe's default)."
+    )
+    metrics: ServingMetrics = Field(default_factory=ServingMetrics)
+
+
 class Environment(Strict):
     name: Name
     namespace: Name = Field(description="Kubernetes namespace of this environment's workloads.")
     cloud: Cloud
-    cluster: str = Field(min_length=1, description="The existing cluster GPU pools attach to.")
+    cluster: Line = Field(min_length=1, description="The existing cluster GPU pools attach to.")
+    serving: EnvironmentServing = Field(default_factory=EnvironmentServing)
 
 
 class Policies(Strict):
     max_gpus_per_model: int | None = Field(default=None, ge=1)
-    require_canary_in: list[str] = Field(default_factory=list)
+    require_canary_in: list[Line] = Field(default_factory=list)
     require_pinned_images: bool = False
     max_monthly_cost_usd: float | None = Field(default=None, gt=0)
-    require_pinned_data: list[str] = Field(default_factory=list)
+    require_pinned_data: list[Line] = Field(default_factory=list)
+    strict_latency_buckets: bool = Field(
+        default=False,
+        description="A latencyP99Ms that is not a bucket boundary of the environment's "
+        "latency histogram is an error (MK406), not a warning (MK330).",
+    )
 
 
 DEFAULT_STEP_IMAGE = "python:3.11-slim"
+
+
 # The drift job's image, built from images/drift/ and tagged with the compiler's version.
 DEFAULT_DRIFT_IMAGE = f"ghcr.io/modelkiln/drift:{__version__}"
 
@@ -79,11 +110,11 @@ DEFAULT_DRIFT_IMAGE = f"ghcr.io/modelkiln/drift:{__version__}"
 class StepImages(Strict):
     """Images of modelkiln's built-in pipeline steps (see docs/pipelines.md)."""
 
-    data_check: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
-    gate: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
-    register_step: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1, alias="register")
-    launcher: str = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
-    drift: str = Field(
+    data_check: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+    gate: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+    register_step: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1, alias="register")
+    launcher: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+    drift: Line = Field(
         default=DEFAULT_DRIFT_IMAGE,
         min_length=1,
         description="The drift job's image (images/drift/): numpy and pyarrow preinstalled, "
@@ -101,30 +132,11 @@ class Pipelines(Strict):
 
 
 class Mlflow(Strict):
-    tracking_uri: str = Field(min_length=1, description="MLFLOW_TRACKING_URI of the server.")
-    experiment_name: str = Field(
+    tracking_uri: Line = Field(min_length=1, description="MLFLOW_TRACKING_URI of the server.")
+    experiment_name: Line = Field(
         default="{model}",
         min_length=1,
         description="MLFLOW_EXPERIMENT_NAME; {model} and {environment} are replaced.",
-    )
-
-
-class RequestMetrics(Strict):
-    """Where the serving SLO's numbers come from. Defaults: KServe in serverless mode, whose
-    Knative queue-proxy counts requests and times them in milliseconds."""
-
-    requests: str = Field(default="revision_app_request_count", min_length=1)
-    error_filter: str = Field(
-        default='response_code_class="5xx"',
-        min_length=1,
-        description="Label matchers that select failed requests.",
-    )
-    latency_bucket: str = Field(default="revision_app_request_latencies_bucket", min_length=1)
-    latency_unit: Literal["ms", "s"] = "ms"
-    selector: str = Field(
-        default='namespace="{namespace}", configuration_name="{model}-predictor"',
-        min_length=1,
-        description="Label matchers of one model's series; {namespace} and {model} are replaced.",
     )
 
 
@@ -155,7 +167,7 @@ class RequestLogger(Strict):
         description="ServiceAccount whose Secrets hold the log bucket's credentials; KServe "
         "mounts them into the logger.",
     )
-    storage_key: str = Field(
+    storage_key: Line = Field(
         default="credentials", min_length=1, description="The logger's storage.key."
     )
     batch_size: int = Field(
@@ -167,13 +179,21 @@ class RequestLogger(Strict):
 
 
 class Monitoring(Strict):
-    metrics: RequestMetrics = Field(default_factory=RequestMetrics)
-    pushgateway: str = Field(
+    runbook_base_url: LineChecked | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="Every alert's runbook_url is <this>/<alert name in lower case>; "
+        "default: the alert's section of modelkiln's docs/runbooks.md.",
+    )
+    rollback_receiver: RollbackReceiver | None = Field(
+        default=None, description="Route rollback alerts to a webhook (AlertmanagerConfig)."
+    )
+    pushgateway: Line = Field(
         default="http://prometheus-pushgateway.monitoring.svc:9091",
         min_length=1,
         description="Prometheus Pushgateway the drift jobs push their scores to.",
     )
-    inference_logs: str = Field(
+    inference_logs: Line = Field(
         default="{storageUri}/inference-log",
         min_length=1,
         description="Where KServe's request logger writes (its url) and the drift job reads: "
@@ -195,19 +215,19 @@ class Tracking(Strict):
 class ArgoCd(Strict):
     """Render an Argo CD Application per environment (see docs/gitops.md)."""
 
-    repo_url: str = Field(
+    repo_url: Line = Field(
         min_length=1, alias="repoURL", description="The git repository Argo CD pulls from."
     )
-    target_revision: str = Field(
+    target_revision: Line = Field(
         default="HEAD", min_length=1, description="Branch, e.g. the deploy branch."
     )
-    path_prefix: str = Field(
+    path_prefix: Line = Field(
         default="", description="Folder of the spec repository inside the git repository."
     )
-    namespace: str = Field(default="argocd", min_length=1)
-    project: str = Field(default="default", min_length=1)
-    name_prefix: str = Field(default="", description="Prefix of the Applications' names.")
-    destinations: dict[str, str] = Field(
+    namespace: Line = Field(default="argocd", min_length=1)
+    project: Line = Field(default="default", min_length=1)
+    name_prefix: Line = Field(default="", description="Prefix of the Applications' names.")
+    destinations: dict[str, Line] = Field(
         default_factory=dict,
         description="Environment -> cluster (an API server URL, or an Argo CD cluster "
         "name); default: the environment's cluster name.",
@@ -221,14 +241,14 @@ class GitOps(Strict):
 
 
 class ProjectSpec(Strict):
-    output: str = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
+    output: LineChecked = Field(default="deploy", min_length=1, pattern=r"^[^/.][^\\]*$")
     registry: StorageUri | None = Field(
         default=None, description="Root URI for model artifacts; storage URIs derive from it."
     )
     environments: list[Environment] = Field(min_length=1)
     policies: Policies = Field(default_factory=Policies)
     # Extensions beyond the core language (documented in docs/language.md):
-    exclude: list[str] = Field(
+    exclude: list[Line] = Field(
         default_factory=list,
         description="Glob patterns (relative to the root) of YAML files that are not specs.",
     )

@@ -18,6 +18,8 @@ from typing import Any
 # NEL among them, line and paragraph separators, BOM, surrogates, non-characters).
 _ESCAPE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff"\\\\]')
 _NAMED = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# The same set without the two ASCII characters str.replace handles faster.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -43,6 +45,8 @@ def _string(value: str) -> str:
     # Cached: the same keys and strings recur across thousands of documents.
     if _PLAIN.match(value) and value.lower() not in _RESERVED:
         return value
+    if _CONTROL.search(value) is None:  # PromQL has many quotes: no callback per quote
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return '"' + _ESCAPE.sub(_escape, value) + '"'
 
 

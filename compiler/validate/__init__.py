@@ -5,18 +5,28 @@ Collects every problem it can find; nothing here raises for bad input.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from compiler.diagnostics import Diagnostic, did_you_mean, has_errors, sort_diagnostics
+from compiler.diagnostics import (
+    Diagnostic,
+    did_you_mean,
+    enumerate_names,
+    has_errors,
+    quote,
+    sort_diagnostics,
+)
 from compiler.load import LEGACY_API_GROUP, PROJECT_FILE, Document, PathKey, Sources
 from compiler.spec import API_VERSION, KINDS
 from compiler.spec.model import ModelSpec
-from compiler.validate.context import At, Entry, ModelView, Specs
-from compiler.validate.rules import MODEL_RULES, SPEC_RULES
-from compiler.validate.schema import schema_diagnostics
+from compiler.validate.context import NO_PATCH, Entry, ModelView, Specs
+from compiler.validate.overrides import merge_patch
+from compiler.validate.rules import MODEL_RULES, SPEC_RULES, VIEW_RULES
+from compiler.validate.schema import describe, schema_diagnostics
+from compiler.validate.values import unencodable_strings
 
 
 @dataclass
@@ -32,15 +42,17 @@ class Result:
         return not has_errors(self.diagnostics)
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; lists and scalars (and null) replace."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+# The environment overrides' merge (a JSON merge patch); the 0.1 name is kept for callers.
+deep_merge = merge_patch
+_ONE_OF_KINDS = "one of: " + enumerate_names(KINDS)
+
+
+def _api_version_problem(api: object) -> str:
+    if api is None:
+        return "missing apiVersion"
+    if not isinstance(api, str):
+        return f"apiVersion must be a string, got {describe(api)}"
+    return f"apiVersion {quote(api)} is not supported"
 
 
 def _envelope(doc: Document, out: list[Diagnostic]) -> type[BaseModel] | None:
@@ -53,15 +65,18 @@ def _envelope(doc: Document, out: list[Diagnostic]) -> type[BaseModel] | None:
             hint = f"modelplane was renamed modelkiln: use apiVersion: {API_VERSION}"
         elif isinstance(api, str) and not api.startswith("modelkiln.dev/"):
             hint += "; if this file is not a modelkiln spec, list it in the Project's exclude"
-        what = "missing apiVersion" if api is None else f"apiVersion '{api}' is not supported"
+        what = _api_version_problem(api)
         out.append(doc.at(("apiVersion",), "MK108", what, hint, key=api is None))
         ok = False
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         if kind is None:
-            out.append(doc.at((), "MK109", "missing kind", "one of: " + ", ".join(KINDS)))
+            out.append(doc.at((), "MK109", "missing kind", _ONE_OF_KINDS))
+        elif not isinstance(kind, str):
+            what = f"kind must be a string, got {describe(kind)}"
+            out.append(doc.at(("kind",), "MK109", what, _ONE_OF_KINDS))
         else:
-            hint = did_you_mean(str(kind), KINDS) or ("one of: " + ", ".join(KINDS))
-            out.append(doc.at(("kind",), "MK109", f"unknown kind '{kind}'", hint))
+            hint = did_you_mean(kind, KINDS) or _ONE_OF_KINDS
+            out.append(doc.at(("kind",), "MK109", f"unknown kind {quote(kind)}", hint))
         return None
     if kind == "Project" and doc.file != PROJECT_FILE:
         out.append(
@@ -76,11 +91,24 @@ def _envelope(doc: Document, out: list[Diagnostic]) -> type[BaseModel] | None:
     return KINDS[kind] if ok else None
 
 
-def _doc_locator(doc: Document) -> At:
-    def locate(path: PathKey, code: str, message: str, hint: str | None, key: bool) -> Diagnostic:
-        return doc.at(path, code, message, hint, key=key)
+@dataclass(frozen=True)
+class _DocLocator:
+    """The At of a whole document (schema errors, before there is a spec to speak of)."""
 
-    return locate
+    doc: Document
+
+    def __call__(
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        hint: str | None,
+        key: bool,
+        /,
+        *,
+        patch: object = NO_PATCH,
+    ) -> Diagnostic:
+        return self.doc.at(path, code, message, hint, key=key)
 
 
 def _add(specs: Specs, doc: Document, obj: BaseModel, out: list[Diagnostic]) -> None:
@@ -121,22 +149,30 @@ def _add(specs: Specs, doc: Document, obj: BaseModel, out: list[Diagnostic]) -> 
     table[entry.name] = entry
 
 
-def _views(specs: Specs, out: list[Diagnostic]) -> None:
+def _unknown_override_environments(specs: Specs, out: list[Diagnostic]) -> None:
+    if specs.project is None:
+        return
     env_names = [e.name for e in specs.environments]
     for entry in specs.models.values():
-        overrides = entry.obj.spec.environments
-        for env_name in overrides:
-            if specs.project is not None and env_name not in env_names:
+        for env_name in entry.obj.spec.environments:
+            if env_name not in env_names:
                 out.append(
                     entry.at(
                         ("spec", "environments", env_name),
                         "MK304",
-                        f"override for environment '{env_name}', which the Project does not define",
+                        f"override for environment {quote(env_name)}, which the Project does "
+                        "not define",
                         did_you_mean(env_name, env_names)
-                        or "environments: " + ", ".join(env_names),
+                        or "environments: " + enumerate_names(env_names),
                         key=True,
                     )
                 )
+
+
+def _views(specs: Specs, out: list[Diagnostic]) -> None:
+    """Each Model in each environment: its spec with the environment's override merged in."""
+    for entry in specs.models.values():
+        overrides = entry.obj.spec.environments
         base = {k: v for k, v in entry.doc.data.get("spec", {}).items() if k != "environments"}
         for env in specs.environments:
             override = overrides.get(env.name)
@@ -153,69 +189,45 @@ def _views(specs: Specs, out: list[Diagnostic]) -> None:
                 )
                 override = {k: v for k, v in override.items() if k != "environments"}
             if override is None:
-                specs.views.append(ModelView(entry, env, entry.obj.spec, None))
+                specs.views.append(ModelView(entry, env, entry.obj.spec, None, specs.ledger))
                 continue
-            merged = deep_merge(base, override)
-            probe = ModelView(entry, env, entry.obj.spec, override)
+            merged = merge_patch(base, override)
+            probe = ModelView(entry, env, entry.obj.spec, override, specs.ledger)
             try:
                 spec = ModelSpec.model_validate(merged)
             except ValidationError as err:
                 out.extend(schema_diagnostics(ModelSpec, merged, err, probe.rule_at))
                 continue
-            specs.views.append(ModelView(entry, env, spec, override))
+            specs.views.append(ModelView(entry, env, spec, override, specs.ledger))
 
 
-def _override_anchor(override: dict[str, Any], path: PathKey) -> PathKey:
-    """The override key that best explains a problem at path: as deep along path as the
-    override goes, then its first key below that point."""
-    node: Any = override
-    anchor: list[str | int] = []
-    for step in path:
-        if not (isinstance(node, dict) and step in node):
-            break
-        node = node[step]
-        anchor.append(step)
-    while isinstance(node, dict) and node:
-        key = next(iter(node))
-        anchor.append(key)
-        node = node[key]
-    return tuple(anchor)
+def _settle_overrides(
+    specs: Specs, broken: dict[str, set[str]], out: list[Diagnostic]
+) -> list[Diagnostic]:
+    """out, with each problem reported at an override put back at the base value where the
+    base spec has it too. The single-Model rules knew that when they ran (the base specs
+    go first); the rules over views learn it here, run on the views' base specs, and only
+    when some problem was reported at an override (none in a valid repository)."""
+    ledger = specs.ledger
+    if not ledger.relocated:
+        return out
+    bases = [view.as_base() for view in specs.views if view.override is not None]
+    as_base = dataclasses.replace(specs, views=bases)
+    for view_rule in VIEW_RULES:
+        ledger.base_found.update(view_rule(as_base, broken))
+    settled = []
+    for d in out:
+        base = ledger.relocated.get(d)
+        settled.append(base if base is not None and base in ledger.base_found else d)
+    return settled
 
 
 def _model_rules(specs: Specs, out: list[Diagnostic]) -> None:
-    """Single-Model rules on each base spec, then on each overridden spec. A problem only the
-    merged spec has, found at a field the override did not touch, is the override's doing:
-    it is reported at the override key that caused it, naming the environment."""
-    base: dict[str, set[Diagnostic]] = {}
-    for entry in specs.models.values():
-        found = {d for rule in MODEL_RULES for d in rule(entry.obj.spec, entry.spec_at)}
-        base[entry.name] = found
-        out.extend(found)
-    for view in specs.views:
-        if view.override is None:
-            continue
-        out.extend(
-            d
-            for rule in MODEL_RULES
-            for d in rule(view.spec, _override_locator(view, base[view.name]))
-            if d not in base[view.name]
-        )
-
-
-def _override_locator(view: ModelView, base: set[Diagnostic]) -> At:
-    prefix = f"in environment '{view.env.name}': "
-
-    def locate(path: PathKey, code: str, message: str, hint: str | None, key: bool) -> Diagnostic:
-        d = view.rule_at(path, code, message, hint, key)
-        if d in base or d.message.startswith(prefix) or view.override is None:
-            return d
-        anchor = _override_anchor(view.override, path)
-        line, column = view.entry.doc.pos(
-            ("spec", "environments", view.env.name, *anchor), key=True
-        )
-        return Diagnostic(d.file, line, column, code, prefix + message, hint)
-
-    return locate
+    """Single-Model rules on each base spec, then on each overridden spec (model_specs gives
+    each the At that reports an override's problems at the override)."""
+    for _entry, spec, at in specs.model_specs():
+        for rule in MODEL_RULES:
+            out.extend(rule(spec, at))
 
 
 def validate(sources: Sources) -> Result:
@@ -223,13 +235,15 @@ def validate(sources: Sources) -> Result:
     specs = Specs()
     broken: dict[str, set[str]] = {}
     for doc in sources.documents:
+        if doc.file in sources.escaped:
+            out.extend(unencodable_strings(doc))
         model = _envelope(doc, out)
         if model is None:
             continue
         try:
             obj = model.model_validate(doc.data)
         except ValidationError as err:
-            out.extend(schema_diagnostics(model, doc.data, err, _doc_locator(doc)))
+            out.extend(schema_diagnostics(model, doc.data, err, _DocLocator(doc)))
             if doc.name:
                 broken.setdefault(str(doc.kind), set()).add(doc.name)
             continue
@@ -249,8 +263,10 @@ def validate(sources: Sources) -> Result:
             )
         )
 
+    _unknown_override_environments(specs, out)
     _views(specs, out)
     _model_rules(specs, out)
     for spec_rule in SPEC_RULES:
         out.extend(spec_rule(specs, broken))
+    out = _settle_overrides(specs, broken, out)
     return Result(specs, sort_diagnostics(out), broken)

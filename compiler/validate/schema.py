@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -9,8 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from compiler.diagnostics import Diagnostic, did_you_mean
+from compiler.diagnostics import Diagnostic, did_you_mean, enumerate_names, quote, shorten
 from compiler.load import PathKey
+from compiler.spec.types import LINE_PATTERN, line_error
 from compiler.validate.context import At
 
 _TYPE_NAMES = {
@@ -37,7 +39,7 @@ _RANGE_TYPES = {
 }
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -45,7 +47,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"number {value}"
     if isinstance(value, str):
-        return f"string '{value}'"
+        return f"string {quote(value)}"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
@@ -121,65 +123,112 @@ def _value_at(data: Any, path: PathKey) -> Any:
     return node
 
 
+# errors the one-pass value check (compiler.validate.values, MK219) already reports
+_REPORTED_ELSEWHERE = {"string_unicode"}
+CLOSED_LIST_LIMIT = 15  # a closed vocabulary (fields, choices) is listed nearly whole
+
+
+def _not_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _errors(err: ValidationError, data: dict[str, Any]) -> list[tuple[PathKey, str, Any]]:
+    """(data path, error type, error) triples. A number that is not finite is said as that,
+    once, whatever field refused it (an integer field, or each member of int | float | str
+    | bool)."""
+    out = []
+    for e in err.errors(include_url=False):
+        if e["type"] in _REPORTED_ELSEWHERE:
+            continue
+        path = _data_path(data, tuple(e["loc"]))
+        kind = "finite_number" if _not_finite(_value_at(data, path)) else e["type"]
+        out.append((path, kind, e))
+    return out
+
+
+# (path, code, message, hint, at the key?)
+Item = tuple[PathKey, str, str, str | None, bool]
+_NOT_FINITE_HINT = (
+    "NaN and infinity cannot be written to a pipeline, manifest or alert rule; use a finite number"
+)
+
+
+def _unknown_field(model: type[BaseModel], path: PathKey, typos: dict[PathKey, set[str]]) -> Item:
+    allowed = fields_at(model, path[:-1])
+    hint = did_you_mean(str(path[-1]), allowed)
+    if hint:
+        typos.setdefault(path[:-1], set()).add(hint.split("'")[1])
+    elif allowed:
+        hint = "allowed here: " + enumerate_names(sorted(allowed), CLOSED_LIST_LIMIT)
+    return (path, "MK201", f"unknown field {quote(path[-1])}", hint, True)
+
+
+def _not_one_of(path: PathKey, field: str, value: Any, e: Any) -> Item:
+    expected = str(e.get("ctx", {}).get("expected", ""))
+    choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
+    choices = [c for c in choices if c]
+    hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
+    listed = enumerate_names(choices, CLOSED_LIST_LIMIT)
+    return (path, "MK204", f"{field}: {describe(value)} is not one of: {listed}", hint, False)
+
+
+def _wrong_type(model: type[BaseModel], path: PathKey, field: str, kind: str, value: Any) -> Item:
+    hint = None
+    if kind == "string_type" and isinstance(value, int | float | bool):
+        hint = f'quote it: "{value}"'
+        if field == "version" and model.__name__ in ("Model", "ModelSpec"):
+            hint = 'a semantic version in quotes, such as "1.0.0"'
+    want = _TYPE_NAMES[kind]
+    return (path, "MK203", f"{field}: expected {want}, got {describe(value)}", hint, False)
+
+
+def _item(
+    model: type[BaseModel],
+    data: dict[str, Any],
+    error: tuple[PathKey, str, Any],
+    typos: dict[PathKey, set[str]],
+) -> Item:
+    """One pydantic error as what a diagnostic says, in the language's terms."""
+    path, kind, e = error
+    value = _value_at(data, path)
+    field = shorten(path[-1]) if path else "document"
+    if kind == "extra_forbidden":
+        return _unknown_field(model, path, typos)
+    if kind == "missing":
+        return (path, "MK202", f"missing required field '{field}'", None, True)
+    if kind.startswith("MK"):
+        hint = e.get("ctx", {}).get("hint")
+        return (path, kind, e["msg"], str(hint) if hint else None, False)
+    if kind == "finite_number":
+        message = f"{field}: {describe(value)} is not a finite number"
+        return (path, "MK220", message, _NOT_FINITE_HINT, False)
+    if kind == "literal_error":
+        return _not_one_of(path, field, value, e)
+    if kind in _TYPE_NAMES:
+        return _wrong_type(model, path, field, kind, value)
+    if kind in _RANGE_TYPES:
+        return (path, "MK210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
+    if kind == "string_pattern_mismatch" and isinstance(value, str):
+        line = line_error(value) if e.get("ctx", {}).get("pattern") == LINE_PATTERN else None
+        if line is not None:
+            hint = (line.context or {}).get("hint")
+            return (path, "MK221", line.message(), str(hint) if hint else None, False)
+    if kind == "string_pattern_mismatch":
+        return (path, "MK204", f"{field}: {describe(value)} is not allowed here", None, False)
+    return (path, "MK203", f"{field}: {shorten(e['msg'], 300)}", None, False)
+
+
 def schema_diagnostics(
     model: type[BaseModel], data: dict[str, Any], err: ValidationError, locate: At
 ) -> list[Diagnostic]:
-    errors = err.errors(include_url=False)
-    seen: dict[tuple[PathKey, str], int] = {}
-    out: list[tuple[PathKey, str, str, str | None, bool]] = []
+    items: dict[tuple[PathKey, str], Item] = {}
     typos: dict[PathKey, set[str]] = {}  # parent path -> fields that typos point to
-
-    for e in errors:
-        path = _data_path(data, tuple(e["loc"]))
-        kind = e["type"]
-        value = _value_at(data, path)
-        field = str(path[-1]) if path else "document"
-        if kind == "extra_forbidden":
-            allowed = fields_at(model, path[:-1])
-            hint = did_you_mean(field, allowed)
-            if hint:
-                typos.setdefault(path[:-1], set()).add(hint.split("'")[1])
-            elif allowed:
-                hint = "allowed here: " + ", ".join(sorted(allowed))
-            item = (path, "MK201", f"unknown field '{field}'", hint, True)
-        elif kind == "missing":
-            item = (path, "MK202", f"missing required field '{field}'", None, True)
-        elif kind.startswith("MK"):
-            item = (path, kind, e["msg"], None, False)
-        elif kind == "literal_error":
-            expected = str(e.get("ctx", {}).get("expected", ""))
-            choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
-            choices = [c for c in choices if c]
-            hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
-            item = (
-                path,
-                "MK204",
-                f"{field}: {_describe(value)} is not one of: {', '.join(choices)}",
-                hint,
-                False,
-            )
-        elif kind in _TYPE_NAMES:
-            want = _TYPE_NAMES[kind]
-            hint = None
-            if kind == "string_type" and isinstance(value, int | float | bool):
-                hint = f'quote it: "{value}"'
-                if field == "version" and model.__name__ in ("Model", "ModelSpec"):
-                    hint = 'a semantic version in quotes, such as "1.0.0"'
-            item = (path, "MK203", f"{field}: expected {want}, got {_describe(value)}", hint, False)
-        elif kind in _RANGE_TYPES:
-            item = (path, "MK210", f"{field}: {e['msg'][0].lower()}{e['msg'][1:]}", None, False)
-        elif kind == "string_pattern_mismatch":
-            item = (path, "MK204", f"{field}: {_describe(value)} is not allowed here", None, False)
-        else:
-            item = (path, "MK203", f"{field}: {e['msg']}", None, False)
-        key = (item[0], item[1])
-        if key in seen:  # a union reports once per member; say it once
-            continue
-        seen[key] = len(out)
-        out.append(item)
-
+    for error in _errors(err, data):
+        item = _item(model, data, error, typos)
+        # a union reports once per member; say it once
+        items.setdefault((item[0], item[1]), item)
     diagnostics = []
-    for path, code, message, hint, at_key in out:
+    for path, code, message, hint, at_key in items.values():
         if code == "MK202" and path and str(path[-1]) in typos.get(path[:-1], set()):
             continue  # the misspelt field already says where this one went
         diagnostics.append(locate(path, code, message, hint, at_key))

@@ -4,32 +4,15 @@ containers (built from the plan as data, never from generated Python source)."""
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
 from kfp import dsl
 from kfp.dsl import Input, Metrics, Model, Output
-from kfp.dsl.pipeline_task import PipelineTask
 
 from compiler.plan import StepImages
 from compiler.targets.kubeflow import steps
-
-
-def _ensure_container_spec_exists(self: PipelineTask) -> None:
-    # kfp's own version calls inspect.stack() on every task setter (set_env_variable,
-    # set_cpu_request, ...) only to name the caller in an error message; reading the source
-    # of every frame made it a third of compile time. Same check, same message, cheap frame.
-    if self.container_spec is None:
-        caller = sys._getframe(1).f_code.co_name
-        raise ValueError(
-            f"{caller} can only be used on single-step components, not pipelines used as "
-            "components, or special components like importers."
-        )
-
-
-PipelineTask._ensure_container_spec_exists = _ensure_container_spec_exists
 
 STEP_PACKAGES = {
     "check_data": ["pyarrow>=15"],

@@ -17,8 +17,8 @@ from kfp.dsl.types import type_utils
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
 
 from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan, TrainingPlan
-from compiler.targets import fastyaml
-from compiler.targets.kubeflow import components
+from compiler.targets import fastyaml, yamlout
+from compiler.targets.kubeflow import components, kfp_patches
 from compiler.targets.kubeflow.parameters import SOURCE_COMMIT, hp_parameter, pipeline_parameters
 from compiler.targets.kubeflow.pytorchjob import pytorchjob
 
@@ -249,7 +249,8 @@ def compile_pipeline(env: EnvironmentPlan, model: ModelPlan) -> bytes:
     sorted keys, one document per spec) but with fastyaml instead of PyYAML's pure-Python
     writer, the largest cost when rendering thousands of pipelines. A test checks that a
     reader gets the same documents from both."""
-    pipeline = build_pipeline(env, model)
+    with kfp_patches.applied():  # kfp's task setters made cheap, for this pipeline only
+        pipeline = build_pipeline(env, model)
     with type_utils.TypeCheckManager(enable=True):
         spec = builder.modify_pipeline_spec_with_override(
             pipeline_spec=pipeline.pipeline_spec,
@@ -262,4 +263,6 @@ def compile_pipeline(env: EnvironmentPlan, model: ModelPlan) -> bytes:
     documents = [spec_dict]
     if len(pipeline.platform_spec.platforms) > 0:
         documents.append(json_format.MessageToDict(pipeline.platform_spec))
-    return (str(header) + fastyaml.dump_all(documents)).encode()
+    # kfp writes parameter defaults into its header as they are; a line break in one (a
+    # string hyperparameter) would end the comment, so each line is made a comment line
+    return (yamlout.comment_lines(str(header)) + fastyaml.dump_all(documents)).encode()

@@ -39,7 +39,7 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     if serving.canary_percent is not None:
         predictor["canaryTrafficPercent"] = serving.canary_percent
     predictor |= kubernetes.placement(serving.placement)
-    predictor |= hardening.predictor_pod(serving)
+    predictor |= hardening.predictor_pod(serving, knative=env.serving_mode == "knative")
     if serving.drift is not None:
         from compiler.targets.serving.drift import request_logger
 

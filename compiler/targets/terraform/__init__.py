@@ -20,6 +20,7 @@ from pathlib import Path
 
 import jinja2
 
+from compiler.errors import HostError
 from compiler.plan import EnvironmentPlan, PoolPlan, Taint
 
 FILES = ("versions.tf", "providers.tf", "variables.tf", "main.tf", "outputs.tf")
@@ -156,14 +157,17 @@ def _pool_views(env: EnvironmentPlan) -> tuple[PoolView, ...]:
 
 
 def _templates_dir() -> Path:
-    repo = Path(__file__).resolve().parents[3] / "templates"
-    if (repo / "terraform").is_dir():
-        return repo
-    # an installed (non-editable) package, if the templates were shipped as package data
-    packaged = importlib.resources.files("compiler") / "templates"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    raise FileNotFoundError(f"Terraform templates not found in {repo} or compiler/templates")
+    """The folder of the Jinja templates: the package `compiler.templates`, which the
+    setuptools configuration maps onto the repository's top-level templates/ folder, so
+    editable and wheel installs find it the same way."""
+    root = importlib.resources.files("compiler.templates")
+    # Jinja's FileSystemLoader needs a real folder: an install from a zip has none.
+    if not isinstance(root, Path) or not (root / "terraform").is_dir():
+        raise HostError(
+            f"Terraform templates not found: no folder {root}/terraform in the installed "
+            "package compiler.templates; reinstall modelkiln"
+        )
+    return root
 
 
 @cache

@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable
 from compiler.diagnostics import Diagnostic
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
-from compiler.validate.rules import drift, model, policies, references, resources, serving
+from compiler.validate.rules import (
+    drift,
+    latency,
+    model,
+    policies,
+    references,
+    resources,
+    serving,
+)
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
 SpecRule = Callable[[Specs, dict[str, set[str]]], Iterable[Diagnostic]]
@@ -32,6 +40,7 @@ SPEC_RULES: list[SpecRule] = [
     resources.gpus_per_node,
     serving.throughput,
     serving.pool_capacity,
+    latency.latency_buckets,
     drift.log_url,
     drift.reference,
     drift.columns,
@@ -41,4 +50,15 @@ SPEC_RULES: list[SpecRule] = [
     policies.require_pinned_images,
     policies.require_pinned_data,
     policies.max_monthly_cost,
+]
+
+# The rules that report through ModelView.at (they go over specs.views): validation runs them
+# once more on the views' base specs, to tell a problem of the base from an override's.
+VIEW_RULES: list[SpecRule] = [
+    references.pools,
+    serving.throughput,
+    latency.latency_buckets,
+    drift.log_url,
+    policies.require_canary,
+    policies.require_pinned_data,
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, quote, shorten
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At
 
@@ -71,6 +71,7 @@ def canary(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
             "canaryPercent is set but the rollout strategy is direct",
             "set strategy: canary, or remove canaryPercent",
             True,
+            patch=None,
         )
 
 
@@ -84,6 +85,7 @@ def replicas(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
             f"{scaling.max_replicas}",
             None,
             False,
+            patch=scaling.max_replicas,
         )
 
 
@@ -95,7 +97,7 @@ def gates(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
             yield at(
                 ("evaluation", "gates", i),
                 "MK202",
-                f"gate on '{gate.metric}' needs min, max or both",
+                f"gate on {quote(gate.metric)} needs min, max or both",
                 None,
                 False,
             )
@@ -103,7 +105,7 @@ def gates(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
             yield at(
                 ("evaluation", "gates", i, "min"),
                 "MK213",
-                f"gate on '{gate.metric}': min {gate.min} is greater than max {gate.max}",
+                f"gate on {quote(gate.metric)}: min {gate.min} is greater than max {gate.max}",
                 None,
                 False,
             )
@@ -114,12 +116,13 @@ def plaintext_secrets(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         return
     for name, value in spec.training.env.items():
         if _SECRET_NAME.search(name) or _SECRET_VALUE.match(value):
+            shown = shorten(name)
             yield at(
                 ("training", "env", name),
                 "MK218",
-                f"env {name} looks like a credential written as a plain value",
+                f"env {shown} looks like a credential written as a plain value",
                 f"store it in a Kubernetes Secret and reference it: secrets: "
-                f"[{{name: <secret>, key: <key>, env: {name}}}]",
+                f"[{{name: <secret>, key: <key>, env: {shown}}}]",
                 False,
             )
 
@@ -134,4 +137,5 @@ def pool_less_gpus(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
                 f"{section} asks for {part.resources.gpus} GPU(s) but names no GpuPool",
                 "set resources.pool to a GpuPool, or remove gpus to run on CPU nodes",
                 False,
+                patch=None,
             )

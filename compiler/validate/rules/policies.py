@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from compiler.costs import PoolCost, pool_cost
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, enumerate_names, quote
 from compiler.validate.context import Specs
 
 
@@ -71,7 +71,7 @@ def require_pinned_images(specs: Specs, broken: dict[str, set[str]]) -> Iterator
                 yield at(
                     path,
                     "MK403",
-                    f"image '{image}' is not pinned (policies.requirePinnedImages)",
+                    f"image {quote(image)} is not pinned (policies.requirePinnedImages)",
                     "use a digest (…@sha256:…) or a version tag other than 'latest'",
                     False,
                 )
@@ -135,8 +135,8 @@ def max_monthly_cost(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diag
         costs = environment_costs(specs, env.name)
         total = sum(c.monthly_max for c in costs)
         if total > limit:
-            top = sorted(costs, key=lambda c: -c.monthly_max)[:3]
-            parts = ", ".join(f"{c.pool} ${c.monthly_max:,.0f}" for c in top)
+            largest = sorted(costs, key=lambda c: -c.monthly_max)
+            parts = enumerate_names(f"{c.pool} ${c.monthly_max:,.0f}" for c in largest)
             yield specs.project.at(
                 ("spec", "policies", "maxMonthlyCostUsd"),
                 "MK404",

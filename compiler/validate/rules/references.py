@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compiler.diagnostics import Diagnostic, did_you_mean
+from compiler.diagnostics import Diagnostic, did_you_mean, enumerate_names, quote
 from compiler.validate.context import Specs
 
 
@@ -33,8 +33,8 @@ def environment_names(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Dia
                 yield project.at(
                     ("spec", "policies", field, i),
                     "MK304",
-                    f"policies.{field} names environment '{name}', which is not defined",
-                    did_you_mean(name, names) or "environments: " + ", ".join(names),
+                    f"policies.{field} names environment {quote(name)}, which is not defined",
+                    did_you_mean(name, names) or "environments: " + enumerate_names(names),
                 )
     for pool in specs.pools.values():
         for i, name in enumerate(pool.obj.spec.environments or []):
@@ -42,8 +42,8 @@ def environment_names(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Dia
                 yield pool.at(
                     ("spec", "environments", i),
                     "MK304",
-                    f"GpuPool '{pool.name}' names environment '{name}', which is not defined",
-                    did_you_mean(name, names) or "environments: " + ", ".join(names),
+                    f"GpuPool '{pool.name}' names environment {quote(name)}, which is not defined",
+                    did_you_mean(name, names) or "environments: " + enumerate_names(names),
                 )
 
 
@@ -55,9 +55,9 @@ def data_sources(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnost
                 yield at(
                     ("data", i, "source"),
                     "MK302",
-                    f"DataSource '{ref.source}' is not defined",
+                    f"DataSource {quote(ref.source)} is not defined",
                     did_you_mean(ref.source, known)
-                    or ("defined: " + ", ".join(sorted(known)) if known else None),
+                    or ("defined: " + enumerate_names(sorted(known)) if known else None),
                     False,
                 )
 
@@ -73,9 +73,9 @@ def pools(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
                 yield at(
                     (section, "resources", "pool"),
                     "MK303",
-                    f"GpuPool '{pool}' is not defined",
+                    f"GpuPool {quote(pool)} is not defined",
                     did_you_mean(pool, known)
-                    or ("defined: " + ", ".join(sorted(known)) if known else None),
+                    or ("defined: " + enumerate_names(sorted(known)) if known else None),
                     False,
                 )
     for view in specs.views:
@@ -91,7 +91,7 @@ def pools(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
                     (section, "resources", "pool"),
                     "MK308",
                     f"GpuPool '{name}' does not exist in environment '{view.env.name}' "
-                    f"(it exists in: {', '.join(active) or 'none'})",
+                    f"(it exists in: {enumerate_names(active) or 'none'})",
                     f"add '{view.env.name}' to the pool's environments, or override "
                     f"{section}.resources.pool under environments.{view.env.name}",
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from compiler import catalog
-from compiler.diagnostics import Diagnostic, did_you_mean
+from compiler.diagnostics import Diagnostic, did_you_mean, enumerate_names, quote
 from compiler.validate.context import Specs
 
 
@@ -35,7 +35,8 @@ def accelerator_offered(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
                     "MK306",
                     f"{spec.accelerator} is not offered on {cloud} (environment '{env_name}'): "
                     f"{catalog.not_offered_reason(spec.accelerator, cloud)}",
-                    f"offered on: {', '.join(where)}; or limit the pool with environments: [...]",
+                    f"offered on: {enumerate_names(where)}; "
+                    "or limit the pool with environments: [...]",
                 )
                 continue
             counts = sorted({n for _, n in offer.machine_types})
@@ -47,7 +48,7 @@ def accelerator_offered(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
                         f"no {cloud} machine type has {spec.gpus_per_node} × {spec.accelerator} "
                         f"(environment '{env_name}')",
                         f"{cloud} offers {spec.accelerator} with "
-                        f"{', '.join(map(str, counts))} GPU(s) per node",
+                        f"{enumerate_names(counts)} GPU(s) per node",
                     )
                 continue
             gpus = offer.gpus_of(spec.machine_type)
@@ -56,15 +57,15 @@ def accelerator_offered(specs: Specs, broken: dict[str, set[str]]) -> Iterator[D
                 yield pool.at(
                     ("spec", "machineType"),
                     "MK307",
-                    f"'{spec.machine_type}' is not a {cloud} machine type with "
+                    f"{quote(spec.machine_type)} is not a {cloud} machine type with "
                     f"{spec.accelerator} (environment '{env_name}')",
-                    did_you_mean(spec.machine_type, names) or "known: " + ", ".join(names),
+                    did_you_mean(spec.machine_type, names) or "known: " + enumerate_names(names),
                 )
             elif gpus != spec.gpus_per_node:
                 yield pool.at(
                     ("spec", "machineType"),
                     "MK307",
-                    f"'{spec.machine_type}' has {gpus} GPU(s) but gpusPerNode is "
+                    f"{quote(spec.machine_type)} has {gpus} GPU(s) but gpusPerNode is "
                     f"{spec.gpus_per_node}",
                     f"set gpusPerNode: {gpus}, or pick another machine type",
                 )
@@ -89,4 +90,5 @@ def gpus_per_node(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
                         "; use nodes > 1 with distributed to train on more" if per == "node" else ""
                     ),
                     False,
+                    patch=pool.obj.spec.gpus_per_node,
                 )

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, enumerate_names
 from compiler.slo import replicas
 from compiler.validate.context import ModelView, Specs
 
@@ -37,6 +37,7 @@ def throughput(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic
                 f"{serving.capacity_rps:g} = {top:g} rps cannot serve throughputRps "
                 f"{serving.slo.throughput_rps:g}",
                 f"maxReplicas must be at least {least}, or remove autoscaling to derive it",
+                patch=least,
             )
 
 
@@ -62,7 +63,8 @@ def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
         holds = spec.max_nodes * spec.gpus_per_node
         needs = sum(n for _, n in users)
         if needs > holds:
-            parts = ", ".join(f"{m} {n}" for m, n in sorted(users))
+            largest = sorted(users, key=lambda user: (-user[1], user[0]))
+            parts = enumerate_names(f"{m} {n}" for m, n in largest)
             nodes = math.ceil(needs / spec.gpus_per_node)
             yield pool.at(
                 ("spec", "maxNodes"),

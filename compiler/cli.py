@@ -254,7 +254,20 @@ def _compile(root: Path, fmt: str, **options: Any) -> Compiled:
     if not compiled.ok:
         _report(compiled.diagnostics, compiled.texts, fmt)
         sys.exit(1)
+    _warn(compiled.diagnostics, compiled.texts, fmt)
     return compiled
+
+
+def _warn(diagnostics: list[Diagnostic], texts: dict[str, list[str]], fmt: str) -> None:
+    """Warnings of a valid repository, on stderr so that stdout stays the command's own
+    answer (the machine formats, json and sarif, are for validate)."""
+    from compiler.diagnostics import format_github, format_text
+
+    warnings = [d for d in diagnostics if d.severity == "warning"]
+    if not warnings or fmt in ("json", "sarif"):
+        return
+    text = format_github(warnings) if fmt == "github" else format_text(warnings, texts)
+    click.echo(_printable(text), nl=False, err=True)
 
 
 def _summary(compiled: Compiled) -> None:

@@ -82,3 +82,15 @@ def test_validate_does_not_import_back_end_libraries() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_compile_prints_warnings_on_stderr_and_succeeds(tmp_path: Path) -> None:
+    repo = copy_example(tmp_path, "quickstart")
+    model = repo / "models" / "fraud-detector.yaml"
+    model.write_text(model.read_text().replace("latencyP99Ms: 100", "latencyP99Ms: 150"))
+    proc = run("compile", repo, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning[MK330]" in proc.stderr and "latencyP99Ms: 150" in proc.stderr
+    assert "MK330" not in proc.stdout
+    github = run("compile", repo, "--out", tmp_path / "out", "--format", "github")
+    assert github.returncode == 0 and "::warning file=models/fraud-detector.yaml" in github.stderr

@@ -44,6 +44,9 @@ def mutate(repo: Path, file: str, old: str, new: str) -> int:
 Mutation = tuple[str, str, str, str, str, str]
 MUTATIONS: list[Mutation] = [
     ("kind-list", MODEL, "kind: Model", "kind: []", "MK109", "kind must be a string, got a list"),
+    # found by tests/test_fuzz.py's campaign against 0.2 (kfp carries numbers as doubles)
+    ("huge-int-hyperparameter", MODEL, "lr: 0.001", "lr: 1" + "0" * 400, "MK210", "401 digits"),
+    ("int-beyond-2-53", MODEL, "batchSize: 512", "batchSize: 9007199254740993", "MK210", "2^53"),
     ("kind-map", MODEL, "kind: Model", "kind: {a: 1}", "MK109", "got a mapping"),
     ("kind-number", MODEL, "kind: Model", "kind: 3", "MK109", "got number 3"),
     (

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.types import (
@@ -29,7 +30,23 @@ Framework = Literal[
     "triton",
     "custom",
 ]
-HyperValue = int | float | str | bool
+# KFP carries a numeric pipeline parameter as a protobuf double (Value.number_value): an
+# integer beyond 2**53 would reach the run changed, and one beyond ~1e308 crashes kfp.
+EXACT_INT_LIMIT = 2**53
+
+
+def _exact_in_a_double(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INT_LIMIT:
+        raise PydanticCustomError(
+            "MK210",
+            "hyperparameter integer of {digits} digits is beyond ±2^53, which Kubeflow "
+            "Pipelines cannot pass exactly (it carries numbers as doubles)",
+            {"digits": len(str(abs(value))), "hint": "quote it to pass it as a string"},
+        )
+    return value
+
+
+HyperValue = Annotated[int | float | str | bool, BeforeValidator(_exact_in_a_double)]
 
 
 class DataRef(Strict):

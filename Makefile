@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# checkov scans the rendered Kubernetes manifests in the tests; it lives in its own venv
+# because its pins (packaging<24, boto3, networkx<2.7, ...) clash with the project's.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_REQUIREMENTS := tests/tools/checkov-requirements.txt
 
-.PHONY: install demo test lint typecheck unit schemas docs golden bench clean
+.PHONY: install checkov demo test lint typecheck unit schemas docs golden bench clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +19,15 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@# byte-compile now: with PYTHONDONTWRITEBYTECODE set, every run would compile from source
 	@$(BIN)/python -m compileall -q compiler >> $(VENV)/install.log 2>&1
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: $(CHECKOV_REQUIREMENTS)
+	@echo "== installing checkov into $(CHECKOV_VENV) (log: $(CHECKOV_VENV)/install.log)"
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install --upgrade pip > $(CHECKOV_VENV)/install.log 2>&1 || (cat $(CHECKOV_VENV)/install.log; exit 1)
+	@$(CHECKOV_VENV)/bin/pip install -r $(CHECKOV_REQUIREMENTS) >> $(CHECKOV_VENV)/install.log 2>&1 || (cat $(CHECKOV_VENV)/install.log; exit 1)
 	touch $@
 
 demo: install
@@ -36,7 +49,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install checkov
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -49,7 +62,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_compile.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
 
 docs: install
 	$(BIN)/python -m compiler.codes > docs/diagnostics.md

@@ -104,6 +104,12 @@ CODES: dict[str, Code] = {
         "Warning: latencyP99Ms is not a bucket boundary of the environment's latency histogram.",
     ),
     "MK331": Code("latency-buckets", "latencyBuckets are not positive, increasing seconds."),
+    "MK340": Code("log-url", "KServe's request logger cannot write to the drift log URL."),
+    "MK341": Code("drift-feature", "A drift feature is not a measurable reference column."),
+    "MK342": Code("drift-method", "The drift method cannot measure a categorical feature."),
+    "MK343": Code("drift-reference", "No reference data the drift job can read."),
+    "MK344": Code("drift-columns", "monitoring.drift.columns repeats a name or lacks a feature."),
+    "MK345": Code("logger-batch", "batchInterval is set, but batchSize is 1."),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),

@@ -20,11 +20,12 @@ from compiler.deployment import (
     canary_percent,
     serving_rollout,
 )
+from compiler.drift import DriftPlan, drift_plan
 from compiler.serving_metrics import MetricsPlan, resolve
 from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
-from compiler.spec.project import Environment, Monitoring
+from compiler.spec.project import DEFAULT_DRIFT_IMAGE, Environment, Monitoring
 from compiler.spec.types import duration_seconds
 from compiler.validate.context import Entry, Specs
 
@@ -143,7 +144,7 @@ class StepImages:
     register: str
     launcher: str
     install_packages: bool
-    drift: str = "python:3.11-slim"
+    drift: str = DEFAULT_DRIFT_IMAGE
 
 
 # KServe modelFormat names for the frameworks of the language
@@ -158,17 +159,6 @@ FORMATS = {
     "triton": "triton",
     "custom": "custom",
 }
-
-
-@dataclass(frozen=True)
-class DriftPlan:
-    features: tuple[str, ...]
-    method: str  # psi | ks | wasserstein
-    threshold: float
-    schedule: str
-    reference: DataPlan | None  # the first data source the model trains on
-    inputs: str  # where recent inference inputs are
-    pushgateway: str
 
 
 @dataclass(frozen=True)
@@ -436,23 +426,8 @@ def _serving_plan(
     assert specs.project is not None
     monitoring = specs.project.obj.spec.monitoring
     metrics = resolve(env, name)
-    drift = None
-    if spec.monitoring is not None and spec.monitoring.drift is not None:
-        d = spec.monitoring.drift
-        inputs = (
-            monitoring.inference_logs.replace("{storageUri}", uri)
-            .replace("{model}", name)
-            .replace("{environment}", env.name)
-        )
-        drift = DriftPlan(
-            features=tuple(d.features),
-            method=d.method,
-            threshold=d.threshold,
-            schedule=d.schedule,
-            reference=data[0] if data else None,
-            inputs=inputs,
-            pushgateway=monitoring.pushgateway,
-        )
+    reference = data[0] if data else None
+    drift = drift_plan(monitoring, spec, name, env.namespace, env.name, uri, reference)
     rollout = serving.rollout
     rollback = rollout.rollback
     serve = serving_rollout(spec, env, specs.project.obj.spec.registry, name, uri)

@@ -84,6 +84,23 @@ def test_an_empty_sample_is_an_error(measure: Measure, empty: list[float | None]
         measure([1.0, 2.0], empty)
 
 
+def test_psi_over_categories_known_answer() -> None:
+    reference = ["a"] * 50 + ["b"] * 50 + [None] * 7  # None is dropped
+    current = ["a"] * 80 + ["b"] * 20
+    expected = (0.8 - 0.5) * np.log(0.8 / 0.5) + (0.2 - 0.5) * np.log(0.2 / 0.5)
+    assert drift_job.psi_categorical(reference, current) == pytest.approx(expected)
+    assert drift_job.psi_categorical(reference, reference) == 0.0
+
+
+def test_psi_over_categories_counts_a_new_category_with_the_floor() -> None:
+    eps = drift_job.EPSILON
+    score = drift_job.psi_categorical(["a"] * 10, ["a"] * 5 + ["new"] * 5)
+    expected = (0.5 - 1.0) * np.log(0.5) + (0.5 - eps) * np.log(0.5 / eps)
+    assert score == pytest.approx(expected)
+    with pytest.raises(ValueError, match="empty"):
+        drift_job.psi_categorical([None], ["a"])
+
+
 def test_the_methods_table() -> None:
     methods = drift_job.METHODS
     assert methods == {
@@ -280,6 +297,13 @@ def test_compute_with_the_other_methods(tmp_path: Path, method: str) -> None:
         ({"threshold": "high"}, "threshold"),
         ({"model": None}, "model"),
         ({"inputs": {"uri": "x", "format": "avro"}}, "inputs.format"),
+        ({"inputs": {"uri": "x", "format": "kserve", "windowSeconds": 0}}, "windowSeconds"),
+        (
+            {"inputs": {"uri": "x", "format": "kserve", "windowSeconds": 60, "columns": "a"}},
+            "columns",
+        ),
+        ({"categorical": ["amount"], "method": "ks"}, "psi"),
+        ({"categorical": ["income"]}, "categorical"),
         ({"features": ["amount", "income"]}, "income"),
         ({"features": ["country"]}, "country"),
         ({"reference": {"uri": "/nonexistent/ref", "format": "parquet", "version": "v1"}}, ""),

@@ -106,9 +106,9 @@ def test_drift_monitor() -> None:
         "format": "parquet",
         "version": "2026-11-20",
     }
-    assert "def wasserstein" in config_map["data"]["drift_job.py"]
+    assert "def wasserstein" in config_map["data"]["drift_measures.py"]
     container = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "python:3.11-slim" or container["image"].startswith("registry.")
+    assert container["image"] == "ghcr.io/modelkiln/drift:0.2.0"
     assert "pytorchjob" not in json.dumps(docs)  # no stray cross-talk between back ends
 
 

@@ -155,11 +155,25 @@ class Serving(Strict):
     rollout: Rollout = Field(default_factory=Rollout)
 
 
+class DriftResources(Strict):
+    cpu: Quantity = "500m"
+    memory: Quantity = Field(default="1Gi", description="Request and limit.")
+
+
 class Drift(Strict):
     features: list[Line] = Field(min_length=1)
     method: Literal["psi", "ks", "wasserstein"]
     threshold: float = Field(gt=0)
     schedule: Cron
+    window: Duration = Field(
+        default="24h", description="Score the requests logged this long before each run."
+    )
+    columns: list[str] | None = Field(
+        default=None,
+        description="Names of the request's positional columns, in order, for requests that "
+        "send rows as lists (V1 instances of lists, a V2 tensor of shape [rows, columns]).",
+    )
+    resources: DriftResources = Field(default_factory=DriftResources)
 
 
 class Monitoring(Strict):

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from compiler import __version__
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.gpupool import Accelerator
 from compiler.spec.metrics import RollbackReceiver, ServingMetrics
@@ -109,6 +118,10 @@ class Policies(Strict):
 DEFAULT_STEP_IMAGE = "python:3.11-slim"
 
 
+# The drift job's image, built from images/drift/ and tagged with the compiler's version.
+DEFAULT_DRIFT_IMAGE = f"ghcr.io/modelkiln/drift:{__version__}"
+
+
 class StepImages(Strict):
     """Images of modelkiln's built-in pipeline steps (see docs/pipelines.md)."""
 
@@ -116,7 +129,12 @@ class StepImages(Strict):
     gate: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
     register_step: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1, alias="register")
     launcher: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
-    drift: Line = Field(default=DEFAULT_STEP_IMAGE, min_length=1)
+    drift: Line = Field(
+        default=DEFAULT_DRIFT_IMAGE,
+        min_length=1,
+        description="The drift job's image (images/drift/): numpy and pyarrow preinstalled, "
+        "non-root; a version tag or a digest.",
+    )
 
 
 class Pipelines(Strict):
@@ -134,6 +152,44 @@ class Mlflow(Strict):
         default="{model}",
         min_length=1,
         description="MLFLOW_EXPERIMENT_NAME; {model} and {environment} are replaced.",
+    )
+
+
+_GO_DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h))+\Z")
+
+
+def _check_go_duration(value: str) -> str:
+    if not _GO_DURATION.match(value) or not any(c in "123456789" for c in value):
+        raise PydanticCustomError(
+            "MK207", "'{value}' is not a duration such as 500ms, 5s, 1m or 1m30s", {"value": value}
+        )
+    return value
+
+
+# KServe's agent parses batchInterval with Go's time.ParseDuration: no days or weeks.
+GoDuration = Annotated[
+    str,
+    AfterValidator(_check_go_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^([0-9]+(ms|s|m|h))+$"}),
+]
+
+
+class RequestLogger(Strict):
+    """KServe's request logger on every predictor with drift monitoring (docs/serving.md)."""
+
+    service_account_name: Name = Field(
+        default="logger-sa",
+        description="ServiceAccount whose Secrets hold the log bucket's credentials; KServe "
+        "mounts them into the logger.",
+    )
+    storage_key: Line = Field(
+        default="credentials", min_length=1, description="The logger's storage.key."
+    )
+    batch_size: int = Field(
+        default=1, ge=1, le=10000, description="Requests per log object; 1 writes each at once."
+    )
+    batch_interval: GoDuration | None = Field(
+        default=None, description="Flush a partial batch after this long (batchSize > 1 only)."
     )
 
 
@@ -155,8 +211,15 @@ class Monitoring(Strict):
     inference_logs: Line = Field(
         default="{storageUri}/inference-log",
         min_length=1,
-        description="Where recent inference inputs are (KServe's logger sink); "
-        "{storageUri}, {model} and {environment} are replaced.",
+        description="Where KServe's request logger writes (its url) and the drift job reads: "
+        "an s3://, gs:// or abfs:// prefix; {storageUri}, {model} and {environment} are "
+        "replaced.",
+    )
+    request_logger: RequestLogger = Field(default_factory=RequestLogger)
+    drift_service_account_name: Name | None = Field(
+        default=None,
+        description="ServiceAccount of the drift jobs (read access to the logs and reference "
+        "data, e.g. through Workload Identity or IRSA); absent: the namespace's default.",
     )
 
 

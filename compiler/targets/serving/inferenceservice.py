@@ -22,9 +22,10 @@ from compiler.deployment import (
     MODE_ANNOTATION,
     MODE_VALUES,
 )
-from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan, ServingPlan
+from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan, ServingPlan
 from compiler.slo import SAFE_UTILISATION
 from compiler.targets import kubernetes
+from compiler.targets.serving import hardening
 
 # Knative's per-revision override of its target utilisation (knative/serving knative-v1.21.1
 # pkg/apis/autoscaling/register.go); KServe copies predictor annotations to the revision.
@@ -42,33 +43,19 @@ def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
     }
 
 
-def predictor_resources(serving: ServingPlan) -> dict[str, Any]:
-    """Requests = limits for CPU and memory, GPUs as limits. KServe merges these key by key
-    over the ServingRuntime's container (limits.cpu 1, memory 2Gi in the stock runtimes): a
-    request without its own limit would meet the runtime's limit and the pod be refused."""
-    gpus = serving.gpus if serving.pool is not None else 0  # GPUs only on GPU pools
-    amounts = {"cpu": serving.cpu, "memory": serving.memory}
-    requests = {k: v for k, v in amounts.items() if v}
-    limits: dict[str, Any] = dict(requests)
-    if gpus:
-        limits[GPU_RESOURCE] = gpus
-    out: dict[str, Any] = {}
-    if requests:
-        out["requests"] = requests
-    if limits:
-        out["limits"] = limits
-    return out
-
-
 def _model(serving: ServingPlan, storage_uri: str) -> dict[str, Any]:
     model: dict[str, Any] = {"modelFormat": {"name": serving.format}}
     if serving.runtime:
         model["runtime"] = serving.runtime
     model["storageUri"] = storage_uri
-    resources = predictor_resources(serving)
+    # CPU and memory limits = requests, GPUs as limits: KServe merges these key by key over
+    # the ServingRuntime's container (limits.cpu 1, memory 2Gi in the stock runtimes), so a
+    # request without its own limit would meet the runtime's limit and the pod be refused
+    gpus = serving.gpus if serving.pool is not None else 0  # GPUs only on GPU pools
+    resources = kubernetes.resources(serving.cpu, serving.memory, gpus, cpu_limit=True)
     if resources:
         model["resources"] = resources
-    return model
+    return model | hardening.predictor_container(serving)
 
 
 def requests_query(model: ModelPlan) -> str:
@@ -119,6 +106,7 @@ def _canary(serving: ServingPlan) -> list[dict[str, Any]]:
     # KServe's webhook: a named canary, no autoscaling of its own, minReplicas ≤ the stable's
     predictor: dict[str, Any] = {"name": CANARY_NAME, "minReplicas": canary.replicas}
     predictor |= kubernetes.placement(serving.placement)
+    predictor |= hardening.predictor_pod(serving)  # a canary is always Standard mode
     # the CRD requires the canary model's container name; KServe's is kserve-container,
     # the name its runtime merge keeps (constants.InferenceServiceContainerName)
     predictor["model"] = {"name": MODEL_CONTAINER, **_model(serving, canary.storage_uri)}
@@ -140,6 +128,11 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     if deployment.mode == "knative" and serving.canary_percent is not None:
         predictor["canaryTrafficPercent"] = serving.canary_percent
     predictor |= kubernetes.placement(serving.placement)
+    predictor |= hardening.predictor_pod(serving, knative=deployment.mode == "knative")
+    if serving.drift is not None:
+        from compiler.targets.serving.drift import request_logger
+
+        predictor["logger"] = request_logger(model)
     predictor["model"] = _model(serving, serving.stable_storage_uri or serving.storage_uri)
     spec: dict[str, Any] = {"predictor": predictor}
     canary = _canary(serving)

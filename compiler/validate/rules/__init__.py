@@ -8,6 +8,7 @@ from compiler.diagnostics import Diagnostic
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
 from compiler.validate.rules import (
+    drift,
     latency,
     model,
     policies,
@@ -45,6 +46,10 @@ SPEC_RULES: list[SpecRule] = [
     rollout.canary_stable_version,
     rollout.scale_to_zero,
     latency.latency_buckets,
+    drift.log_url,
+    drift.reference,
+    drift.columns,
+    drift.batching,
     policies.max_gpus_per_model,
     policies.require_canary,
     policies.require_pinned_images,
@@ -60,6 +65,7 @@ VIEW_RULES: list[SpecRule] = [
     rollout.canary_stable_version,
     rollout.scale_to_zero,
     latency.latency_buckets,
+    drift.log_url,
     policies.require_canary,
     policies.require_pinned_data,
 ]

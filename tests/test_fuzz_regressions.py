@@ -47,6 +47,15 @@ MUTATIONS: list[Mutation] = [
     # found by tests/test_fuzz.py's campaign against 0.2 (kfp carries numbers as doubles)
     ("huge-int-hyperparameter", MODEL, "lr: 0.001", "lr: 1" + "0" * 400, "MK210", "401 digits"),
     ("int-beyond-2-53", MODEL, "batchSize: 512", "batchSize: 9007199254740993", "MK210", "2^53"),
+    (
+        "throughput-1e308",
+        MODEL,
+        "throughputRps: 400",
+        "throughputRps: 1e308",
+        "MK210",
+        "1000000000",
+    ),
+    ("capacity-denormal", MODEL, "capacityRps: 60", "capacityRps: 5e-324", "MK232", "target"),
     ("kind-map", MODEL, "kind: Model", "kind: {a: 1}", "MK109", "got a mapping"),
     ("kind-number", MODEL, "kind: Model", "kind: 3", "MK109", "got number 3"),
     (

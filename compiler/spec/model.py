@@ -46,6 +46,9 @@ def _exact_in_a_double(value: Any) -> Any:
     return value
 
 
+MAX_RPS = 1e9  # a billion requests per second: beyond any one model's peak
+
+
 HyperValue = Annotated[int | float | str | bool, BeforeValidator(_exact_in_a_double)]
 
 
@@ -115,7 +118,8 @@ class ServingResources(Strict):
 class Slo(Strict):
     latency_p99_ms: float = Field(gt=0, description="p99 latency objective in milliseconds.")
     availability: float = Field(gt=0, lt=100, description="Percent over a 30-day window.")
-    throughput_rps: float = Field(gt=0, description="Peak load to provision for.")
+    # bounded so that replica counts stay the int32 counts Kubernetes takes
+    throughput_rps: float = Field(gt=0, le=MAX_RPS, description="Peak load to provision for.")
 
 
 class Autoscaling(Strict):
@@ -149,7 +153,9 @@ class Serving(Strict):
     runtime: Line | None = None
     storage_uri: ArtifactUri | None = None
     resources: ServingResources = Field(default_factory=ServingResources)
-    capacity_rps: float = Field(gt=0, description="Throughput of one replica at the SLO latency.")
+    capacity_rps: float = Field(
+        gt=0, le=MAX_RPS, description="Throughput of one replica at the SLO latency."
+    )
     slo: Slo
     autoscaling: Autoscaling | None = None
     rollout: Rollout = Field(default_factory=Rollout)

@@ -58,6 +58,13 @@ def deployment_plan(env: Environment) -> DeploymentPlan:
     return DeploymentPlan(s.mode, s.prometheus)
 
 
+def storage_uri(spec: ModelSpec, registry: str | None, name: str) -> str:
+    """Where the model's artifact lives: explicit, else <registry>/<model>/<version>."""
+    if spec.serving is not None and spec.serving.storage_uri:
+        return spec.serving.storage_uri
+    return artifact_uri(registry, name, spec.version)
+
+
 def artifact_uri(registry: str | None, model: str, version: str) -> str:
     """<registry>/<model>/<version>; the default registry is a PersistentVolumeClaim."""
     return f"{(registry or DEFAULT_REGISTRY).rstrip('/')}/{model}/{version}"

@@ -16,9 +16,9 @@ from compiler.deployment import (
     STANDARD_ON_CPU,
     CanaryPlan,
     DeploymentPlan,
-    artifact_uri,
     canary_percent,
     serving_rollout,
+    storage_uri,
 )
 from compiler.drift import DriftPlan, drift_plan
 from compiler.serving_metrics import MetricsPlan, resolve
@@ -339,13 +339,6 @@ def _data_plan(source: Entry[DataSource], version: str | None) -> DataPlan:
             quality["freshnessSeconds"] = int(duration_seconds(q.freshness))
     columns = tuple((c.name, c.type, c.nullable) for c in spec.columns or [])
     return DataPlan(source.name, spec.uri, spec.format, version or spec.version, columns, quality)
-
-
-def storage_uri(spec: ModelSpec, registry: str | None, name: str) -> str:
-    """Where the model's artifact lives: explicit, else <registry>/<model>/<version>."""
-    if spec.serving is not None and spec.serving.storage_uri:
-        return spec.serving.storage_uri
-    return artifact_uri(registry, name, spec.version)
 
 
 def _model_plan(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from compiler import drift as flow
+from compiler.deployment import storage_uri
 from compiler.diagnostics import Diagnostic, did_you_mean
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
@@ -19,8 +20,6 @@ LOG_HINT = (
 
 def log_url(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
     """MK340: the logger's url, resolved per model and environment, must be a blob URL."""
-    from compiler.plan import storage_uri  # here: the plan module imports validation
-
     if specs.project is None:
         return
     project = specs.project

@@ -19,7 +19,7 @@ from ruamel.yaml.reader import ReaderError
 
 from compiler.diagnostics import Diagnostic, quote, shorten
 from compiler.document import Document, Tables
-from compiler.scalars import CORE_TAGS, full_tag, scalar
+from compiler.scalars import CORE_TAGS, IntegerTooLong, full_tag, scalar
 from compiler.sourcetext import LineMap, PathKey, Pos, line_map
 
 MAX_NODES_PER_FILE = 200_000
@@ -213,7 +213,12 @@ class _Builder:
                 self.count += 1
                 tag = event.tag if event.tag is None else self._tag(event, pos)
                 if kind == 0:
-                    value = to_value(event.value, event.style, tag)
+                    try:
+                        value = to_value(event.value, event.style, tag)
+                    except IntegerTooLong as err:
+                        raise _Abort(
+                            "MK210", str(err), pos, "quote it to read it as text"
+                        ) from None
                     if anchor:
                         self.anchors[anchor] = (value, 1)
                 else:

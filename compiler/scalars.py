@@ -39,6 +39,17 @@ _SPECIAL_FLOATS = {
 }
 
 
+# Python refuses to read a decimal integer longer than this (sys.get_int_max_str_digits(),
+# CVE-2020-10735); the loader says so at the scalar instead of crashing.
+MAX_INT_DIGITS = 4300
+
+
+class IntegerTooLong(ValueError):
+    def __init__(self, digits: int) -> None:
+        super().__init__(f"an integer of {digits:,} digits is too long to read")
+        self.digits = digits
+
+
 def scalar(value: str, style: Any, tag: str | None) -> Any:
     """The Python value of one scalar event (tag already expanded by full_tag)."""
     if style:  # quoted or block scalars are always strings
@@ -54,6 +65,8 @@ def scalar(value: str, style: Any, tag: str | None) -> Any:
     if value in _FALSE:
         return False
     if _INT.match(value):
+        if len(value.lstrip("+-")) > MAX_INT_DIGITS:
+            raise IntegerTooLong(len(value.lstrip("+-")))
         return int(value)
     if _OCT.match(value):
         return int(value[2:], 8)

@@ -56,6 +56,8 @@ MUTATIONS: list[Mutation] = [
         "1000000000",
     ),
     ("capacity-denormal", MODEL, "capacityRps: 60", "capacityRps: 5e-324", "MK232", "target"),
+    # an integer longer than Python reads (4,300 digits): the loader says so at the scalar
+    ("int-4500-digits", MODEL, "lr: 0.001", "lr: " + "9" * 4500, "MK210", "4,500 digits"),
     ("kind-map", MODEL, "kind: Model", "kind: {a: 1}", "MK109", "got a mapping"),
     ("kind-number", MODEL, "kind: Model", "kind: 3", "MK109", "got number 3"),
     (

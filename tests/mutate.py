@@ -1131,7 +1131,10 @@ def _escaped_twin(value: Any) -> Any:
 def with_separators_escaped(case: Case) -> Case | None:
     """The same case with the U+2028 and U+2029 it writes raw inside quotes written as
     escapes instead: the same data on the same lines, so the same diagnostics on the same
-    lines. None when the case writes none."""
+    lines. None when the case writes none, or when it also edits raw bytes (a truncation or
+    a byte edit at an offset cuts the longer escapes elsewhere: not the same data)."""
+    if any(type(m).raw for m in case.mutations):
+        return None
     twins, changed = [], False
     for mutation in case.mutations:
         changes = {}

@@ -56,6 +56,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 
 from compiler.cli import main
+from compiler.sourcetext import printable
 from tests.conftest import copy_example
 from tests.mutate import CANARY, Case, apply_all, cases, with_separators_escaped
 
@@ -198,6 +199,16 @@ def line_count(path: Path, cache: dict[Path, tuple[int, bool]]) -> tuple[int, bo
     return cache[path]
 
 
+def _printed_names(root: Path) -> dict[str, str]:
+    """Printable name -> real relative name, for the files whose names need escaping."""
+    names = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if printable(rel) != rel:
+            names[printable(rel)] = rel
+    return names
+
+
 def position_violation(
     root: Path, diagnostic: dict[str, Any], cache: dict[Path, tuple[int, bool]]
 ) -> str | None:
@@ -205,7 +216,8 @@ def position_violation(
     file, line, column = diagnostic.get("file"), diagnostic.get("line"), diagnostic.get("column")
     if not isinstance(file, str) or not isinstance(line, int) or not isinstance(column, int):
         return "file, line or column missing or of the wrong type"
-    path = root / file
+    # diagnostics name files by their printable form (compiler.sourcetext.printable)
+    path = root / _printed_names(root).get(file, file)
     if Path(file).is_absolute() or ".." in Path(file).parts or not path.is_file():
         return f"file {file!r} is not a file of the repository"
     lines, ends_with_break = line_count(path, cache)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,17 @@ def copy_example(tmp_path: Path, example: str) -> Path:
     dest = tmp_path / example
     shutil.copytree(EXAMPLES / example, dest)
     return dest
+
+
+def committed_example(tmp_path: Path, name: str = "work", example: str = "multi-cloud") -> Path:
+    """A copy of an example as the first commit of a new git repository on main (with a
+    test identity given on the command line, so no global git config is needed)."""
+    repo = tmp_path / name
+    shutil.copytree(EXAMPLES / example, repo)
+    identity = ["-c", "user.name=Test", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "specs"]):
+        subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True)
+    return repo
 
 
 @pytest.fixture

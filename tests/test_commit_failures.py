@@ -6,7 +6,6 @@ same output folder. Real repositories and a bare remote; no mocks."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from compiler.errors import HostError
 from compiler.gitops.commit import commit
 from tests.cli_helpers import EXE
-from tests.conftest import EXAMPLES
+from tests.conftest import committed_example
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test",
@@ -68,15 +67,6 @@ def without_identity(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _repository(tmp_path: Path, name: str = "work") -> Path:
-    repo = tmp_path / name
-    shutil.copytree(EXAMPLES / "multi-cloud", repo)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "specs")
-    return repo
-
-
 def _person_at_work(repo: Path) -> None:
     """A checkout with a staged file, a staged and further edited file, an untracked one."""
     (repo / "NOTES.md").write_text("staged, not to be committed\n")
@@ -121,7 +111,7 @@ def _one_error(proc: subprocess.CompletedProcess[str], code: int = 3) -> list[st
 
 @pytest.mark.parametrize("output_committed", [False, True])
 def test_no_identity_leaves_the_checkout_as_it_was(tmp_path: Path, output_committed: bool) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     if output_committed:  # the output is there and would change
         assert modelkiln("commit", repo, env=with_identity()).returncode == 0
         _bump_churn(repo)
@@ -136,14 +126,14 @@ def test_no_identity_leaves_the_checkout_as_it_was(tmp_path: Path, output_commit
 
 
 def test_no_identity_is_no_problem_when_there_is_nothing_to_commit(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     assert modelkiln("commit", repo, env=with_identity()).returncode == 0
     proc = modelkiln("commit", repo, env=without_identity(tmp_path))
     assert proc.returncode == 0 and "no commit" in proc.stdout, proc.stderr
 
 
 def test_no_identity_with_a_deploy_branch(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     _person_at_work(repo)
     before = state(repo)
     proc = modelkiln("commit", repo, "--branch", "deploy", env=without_identity(tmp_path))
@@ -153,7 +143,7 @@ def test_no_identity_with_a_deploy_branch(tmp_path: Path) -> None:
 
 
 def test_a_failing_hook_leaves_the_checkout_as_it_was(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     assert modelkiln("commit", repo, env=with_identity()).returncode == 0
     _bump_churn(repo)
     hook = repo / ".git" / "hooks" / "pre-commit"
@@ -173,7 +163,7 @@ def test_a_failing_hook_leaves_the_checkout_as_it_was(tmp_path: Path) -> None:
 
 def _remote(tmp_path: Path, hook: str | None = None) -> tuple[Path, Path]:
     """A bare remote of a committed repository and a clone of it."""
-    seed = _repository(tmp_path, "seed")
+    seed = committed_example(tmp_path, "seed")
     assert modelkiln("commit", seed, env=with_identity()).returncode == 0
     bare = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
@@ -224,7 +214,7 @@ def test_a_remote_that_keeps_moving(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_a_fetch_that_fails(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     before = state(repo)
     proc = modelkiln(
         "commit", repo, "--branch", "deploy", "--push", "--remote", "nowhere", env=with_identity()
@@ -236,7 +226,7 @@ def test_a_fetch_that_fails(tmp_path: Path) -> None:
 
 
 def test_uncommitted_specs_are_refused_with_a_hint(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     path = repo / "models" / "churn.yaml"
     path.write_text(path.read_text().replace("version: 2.0.3", "version: 2.0.4"))
     before = state(repo)

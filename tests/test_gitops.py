@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import run
-from tests.conftest import EXAMPLES
+from tests.conftest import committed_example
 
 
 def git(repo: Path, *args: str) -> str:
@@ -24,22 +24,13 @@ def git(repo: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def _repository(tmp_path: Path, name: str = "work") -> Path:
-    repo = tmp_path / name
-    shutil.copytree(EXAMPLES / "multi-cloud", repo)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "specs")
-    return repo
-
-
 def _bump(repo: Path, model: str, old: str, new: str) -> None:
     path = repo / "models" / f"{model}.yaml"
     path.write_text(path.read_text().replace(f"version: {old}", f"version: {new}"))
 
 
 def test_commit_back_touches_only_the_output_and_is_idempotent(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     notes = repo / "NOTES.md"
     notes.write_text("staged, not to be committed\n")
     git(repo, "add", "NOTES.md")
@@ -60,7 +51,7 @@ def test_commit_back_touches_only_the_output_and_is_idempotent(tmp_path: Path) -
 
 
 def test_commit_refuses_uncommitted_specs(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     _bump(repo, "churn", "2.0.3", "2.0.4")
     proc = run("commit", repo)
     assert proc.returncode == 1 and "uncommitted changes" in proc.stderr
@@ -72,7 +63,7 @@ def test_commit_refuses_uncommitted_specs(tmp_path: Path) -> None:
 
 
 def test_commit_to_a_deploy_branch_leaves_the_working_tree_alone(tmp_path: Path) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     head = git(repo, "rev-parse", "HEAD")
     proc = run("commit", repo, "--branch", "deploy")
     assert proc.returncode == 0, proc.stderr
@@ -92,7 +83,7 @@ def test_commit_to_a_deploy_branch_leaves_the_working_tree_alone(tmp_path: Path)
 
 
 def _remote_with_two_clones(tmp_path: Path) -> tuple[Path, Path, Path]:
-    seed = _repository(tmp_path, "seed")
+    seed = committed_example(tmp_path, "seed")
     assert run("commit", seed).returncode == 0
     bare = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
@@ -156,7 +147,7 @@ def test_push_to_a_deploy_branch_on_the_remote(tmp_path: Path) -> None:
     ],
 )
 def test_changed_since_equals_a_full_compile(tmp_path: Path, change: str, rendered: str) -> None:
-    repo = _repository(tmp_path)
+    repo = committed_example(tmp_path)
     assert run("compile", repo).returncode == 0
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "output")

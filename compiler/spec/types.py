@@ -238,7 +238,8 @@ Duration = Annotated[
 
 # --- cron -----------------------------------------------------------------------------------
 
-_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+# (label, lowest, highest, names) of the five fields; the serving target reads them too
+CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
@@ -288,7 +289,7 @@ def cron_problem(expr: str) -> str | None:
         return (
             f"has {len(fields)} fields; cron needs 5 (minute hour day-of-month month day-of-week)"
         )
-    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+    for text, (label, low, high, names) in zip(fields, CRON_FIELDS, strict=True):
         for part in text.split(","):
             base, _, step = part.partition("/")
             if step and (not step.isdigit() or int(step) == 0):

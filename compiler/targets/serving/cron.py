@@ -7,17 +7,9 @@ import functools
 import itertools
 from datetime import date, timedelta
 
-from compiler.spec.types import cron_fields
+from compiler.spec.types import CRON_FIELDS, cron_fields
 
-_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-_FIELDS: tuple[tuple[int, int, dict[str, int]], ...] = (
-    (0, 59, {}),
-    (0, 23, {}),
-    (1, 31, {}),
-    (1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
-    (0, 7, {d: i for i, d in enumerate(_DAYS)}),
-)
+_FIELDS = tuple((low, high, names) for _, low, high, names in CRON_FIELDS)
 _HORIZON_DAYS = 8 * 366  # two leap cycles: every schedule repeats within it
 
 

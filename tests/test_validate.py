@@ -10,7 +10,8 @@ import pytest
 
 from compiler.diagnostics import Diagnostic
 from compiler.load import load
-from compiler.validate import deep_merge, validate
+from compiler.validate import validate
+from compiler.validate.overrides import merge_patch
 from tests.conftest import EXAMPLES
 
 
@@ -27,12 +28,12 @@ def test_merge_is_a_json_merge_patch() -> None:
     """RFC 7386: mappings merge, null removes the key, lists and scalars replace."""
     base = {"a": {"b": 1, "c": [1, 2]}, "d": 1, "e": "x"}
     patch = {"a": {"c": [3], "b": None}, "d": None, "f": None}
-    assert deep_merge(base, patch) == {"a": {"c": [3]}, "e": "x"}
+    assert merge_patch(base, patch) == {"a": {"c": [3]}, "e": "x"}
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1, "e": "x"}  # not mutated
     assert patch == {"a": {"c": [3], "b": None}, "d": None, "f": None}
     # a mapping over a scalar replaces it, with the mapping's own nulls dropped
-    assert deep_merge({"a": 1}, {"a": {"b": None, "c": 2}}) == {"a": {"c": 2}}
-    assert deep_merge({"a": [1]}, {"a": "x"}) == {"a": "x"}
+    assert merge_patch({"a": 1}, {"a": {"b": None, "c": 2}}) == {"a": {"c": 2}}
+    assert merge_patch({"a": [1]}, {"a": "x"}) == {"a": "x"}
 
 
 # The RFC's own examples (RFC 7386, appendix A): (target, patch, result)
@@ -54,7 +55,7 @@ RFC_7386_EXAMPLES: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] =
 def test_merge_patch_rfc_examples(
     target: dict[str, Any], patch: dict[str, Any], result: dict[str, Any]
 ) -> None:
-    assert deep_merge(target, patch) == result
+    assert merge_patch(target, patch) == result
 
 
 def test_null_in_override_restores_the_default(quickstart: Path) -> None:

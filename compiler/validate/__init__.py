@@ -42,8 +42,6 @@ class Result:
         return not has_errors(self.diagnostics)
 
 
-# The environment overrides' merge (a JSON merge patch); the 0.1 name is kept for callers.
-deep_merge = merge_patch
 _ONE_OF_KINDS = "one of: " + enumerate_names(KINDS)
 
 

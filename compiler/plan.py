@@ -112,6 +112,10 @@ class TrainingPlan:
     timeout_seconds: int | None
     retries: int
     schedule: str | None
+    # Kueue: the LocalQueue and WorkloadPriorityClass the training workloads name in their
+    # kueue.x-k8s.io/queue-name and kueue.x-k8s.io/priority-class labels (None: no Kueue)
+    queue: str | None = None
+    priority_class: str | None = None
 
     @property
     def placement(self) -> Placement:
@@ -187,6 +191,9 @@ class ServingPlan:
     # serves storage_uri, else storage_uri itself
     stable_storage_uri: str = ""
     canary: CanaryPlan | None = None  # Standard mode only
+    # Kueue (Project quotas.servingQueues): the predictor's queue-name and priority labels
+    queue: str | None = None
+    priority_class: str | None = None
 
     @property
     def placement(self) -> Placement:

@@ -131,7 +131,7 @@ def test_distributed_training_renders_a_valid_pytorchjob() -> None:
     assert pod["containers"][0]["resources"]["limits"][GPU_RESOURCE] == 8
     assert job["spec"]["nprocPerNode"] == "8"
     spec, _ = pipeline_docs("multi-cloud")["prod-us/models/recommender/pipeline.yaml"]
-    launcher = spec["root"]["dag"]["tasks"]["launch-pytorchjob"]["inputs"]["parameters"]
+    launcher = spec["root"]["dag"]["tasks"]["launch-training-job"]["inputs"]["parameters"]
     embedded = json.loads(launcher["manifest"]["runtimeValue"]["constant"])
     assert embedded == job
     # staging overrides nodes to 1: no PyTorchJob there

@@ -18,7 +18,7 @@ STEP_PACKAGES = {
     "check_data": ["pyarrow>=15"],
     "check_gates": [],
     "register_model": ["pyarrow>=15"],
-    "launch_pytorchjob": ["kubernetes>=29", "pyarrow>=15"],
+    "launch_training_job": ["kubernetes>=29", "pyarrow>=15"],
 }
 
 
@@ -30,7 +30,7 @@ def builtin(name: str, images: StepImages) -> Any:
         "check_data": images.data_check,
         "check_gates": images.gate,
         "register_model": images.register,
-        "launch_pytorchjob": images.launcher,
+        "launch_training_job": images.launcher,
     }[name]
     install = images.install_packages
     return dsl.component(

@@ -104,9 +104,11 @@ def _train_task(env: EnvironmentPlan, model: ModelPlan, p: dict[str, Any], data_
             + "}"
         )
         job = pytorchjob(env, model)
-        task = components.builtin("launch_pytorchjob", env.images)(
+        task = components.builtin("launch_training_job", env.images)(
             manifest=json.dumps(job, sort_keys=True),
             hyperparameters=hp_json,
+            storage_uri=model.storage_uri,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             timeout_seconds=training.timeout_seconds or 7 * 86400,
         )
         return _kubernetes(task.set_display_name("train (PyTorchJob)"), env, model)

@@ -179,20 +179,23 @@ def register_model(
     return target
 
 
-def launch_pytorchjob(
+def launch_training_job(
     manifest: str,
     hyperparameters: str,
+    storage_uri: str,
+    run_id: str,
     timeout_seconds: int,
     model: Output[Model],
     metrics: Output[Metrics],
 ) -> str:
-    """Submit a Kubeflow Training Operator PyTorchJob and wait until it succeeds or fails.
+    """Submit a training job (a Kubeflow Trainer v2 TrainJob, or a Training Operator v1
+    PyTorchJob) for this pipeline run and wait until it succeeds or fails.
 
-    hyperparameters (JSON) are appended to every replica's args as --name value, so a run
-    can override them. The job's master writes the model to MODELKILN_STORAGE_URI and may
-    write metrics (JSON) to <storage URI>/metrics.json; this step points its model artifact
-    there and copies the metrics. Runs in the cluster with a service account allowed to
-    create pytorchjobs in its namespace.
+    manifest: the job as JSON, as modelkiln rendered it. hyperparameters (JSON) are appended
+    to the trainer's args as --name value, so a run can override them. run_id: the KFP run
+    (dsl.PIPELINE_JOB_ID_PLACEHOLDER); the job is named after it, so concurrent runs never
+    share a job. The trainer writes the model to storage_uri and may write metrics (JSON) to
+    <storage_uri>/metrics.json; this step points its model artifact there and copies them.
     """
     import json
     import time
@@ -203,40 +206,33 @@ def launch_pytorchjob(
     extra = []
     for name, value in sorted(json.loads(hyperparameters).items()):
         extra += [f"--{name}", str(value)]
-    for replica in job["spec"]["pytorchReplicaSpecs"].values():
-        for container in replica["template"]["spec"]["containers"]:
-            container["args"] = list(container.get("args", [])) + extra
+    group, version = job["apiVersion"].split("/")
+    plural = job["kind"].lower() + "s"
+    if job["kind"] == "TrainJob":
+        trainer = job["spec"].setdefault("trainer", {})
+        trainer["args"] = list(trainer.get("args", [])) + extra
+    else:
+        for replica in job["spec"]["pytorchReplicaSpecs"].values():
+            for container in replica["template"]["spec"]["containers"]:
+                container["args"] = list(container.get("args", [])) + extra
+    name = (job["metadata"]["name"][:40].rstrip("-") + "-" + run_id[:8]).lower()
+    job["metadata"]["name"] = name
     config.load_incluster_config()
     api = client.CustomObjectsApi()
-    group, version, plural = "kubeflow.org", "v1", "pytorchjobs"
     namespace = job["metadata"]["namespace"]
-    name = job["metadata"]["name"]
-    try:
-        api.delete_namespaced_custom_object(group, version, namespace, plural, name)
-        time.sleep(5)
-    except client.exceptions.ApiException as err:
-        if err.status != 404:
-            raise
     api.create_namespaced_custom_object(group, version, namespace, plural, job)
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         status = api.get_namespaced_custom_object(group, version, namespace, plural, name)
         conditions = {c["type"]: c for c in status.get("status", {}).get("conditions", [])}
-        if conditions.get("Succeeded", {}).get("status") == "True":
-            storage = next(
-                e["value"]
-                for e in job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"][
-                    "containers"
-                ][0]["env"]
-                if e["name"] == "MODELKILN_STORAGE_URI"
-            )
+        if conditions.get("Complete", conditions.get("Succeeded", {})).get("status") == "True":
             with open(model.path, "w", encoding="utf-8") as handle:
-                handle.write(storage + "\n")
+                handle.write(storage_uri + "\n")
             found = "{}"
             try:
                 import pyarrow.fs as pafs
 
-                fs, path = pafs.FileSystem.from_uri(storage.rstrip("/") + "/metrics.json")
+                fs, path = pafs.FileSystem.from_uri(storage_uri.rstrip("/") + "/metrics.json")
                 with fs.open_input_stream(path) as stream:
                     found = stream.read().decode()
             except Exception:  # no metrics written, or no access: the gates will say so
@@ -245,6 +241,8 @@ def launch_pytorchjob(
                 handle.write(found)
             return str(name)
         if conditions.get("Failed", {}).get("status") == "True":
-            raise RuntimeError(f"PyTorchJob {name} failed: {conditions['Failed'].get('message')}")
+            raise RuntimeError(
+                f"{job['kind']} {name} failed: {conditions['Failed'].get('message')}"
+            )
         time.sleep(30)
-    raise TimeoutError(f"PyTorchJob {name} did not finish within {timeout_seconds} s")
+    raise TimeoutError(f"{job['kind']} {name} did not finish within {timeout_seconds} s")

@@ -81,7 +81,7 @@ def test_train_executor_matches_spec_and_pool() -> None:
     assert env_vars["MODELKILN_STORAGE_URI"] == "gs://acme-models/fraud-detector/3.2.0"
     # the user's command and args reach the image unchanged, hyperparameters follow
     args = container["args"]
-    assert args[3:8] == ["python", "-m", "fraud.train", "--epochs", "20"]
+    assert args[3:8] == ["torchrun", "-m", "fraud.train", "--epochs", "20"]
     assert "--lr" in args and "--batchSize" in args
 
 
@@ -215,7 +215,7 @@ def test_training_without_command_runs_the_image_entrypoint(tmp_path: Any) -> No
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLES / "quickstart", repo)
     model = repo / "models" / "fraud-detector.yaml"
-    model.write_text(model.read_text().replace("    command: [python, -m, fraud.train]\n", ""))
+    model.write_text(model.read_text().replace("    command: [torchrun, -m, fraud.train]\n", ""))
     result = validate(load(repo))
     assert result.ok, result.diagnostics
     files = render(build_plan(result.specs), workers=1)

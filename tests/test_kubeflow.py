@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from google.protobuf import json_format, struct_pb2
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
@@ -14,7 +13,6 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from compiler.plan import GPU_RESOURCE, POOL_LABEL
 from compiler.render import render
-from tests.conftest import UPSTREAM
 from tests.kfp_helpers import files_of, pipeline_docs, plan_of, yaml_docs
 
 EXAMPLES = ["quickstart", "multi-cloud"]

@@ -35,6 +35,7 @@ from tests.training_helpers import (
 EXAMPLES = ("quickstart", "multi-cloud")
 CASES = [(e, v) for e in EXAMPLES for v in VARIANTS]
 SCHEMAS = UPSTREAM / "kubeflow"
+TORCH_DISTRIBUTED = UPSTREAM / "kubeflow" / "examples" / "torch_distributed.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +147,7 @@ def _runtime_attempts(runtime: dict[str, Any]) -> int:
     (job,) = [j for j in js["replicatedJobs"] if j["name"] == "node"]
     backoff = job["template"]["spec"].get("backoffLimit", 6)
     assert job["template"]["spec"]["template"]["spec"].get("restartPolicy") == "Never"
-    return (1 + backoff) * (1 + restarts)
+    return int((1 + backoff) * (1 + restarts))
 
 
 def _pytorchjob_attempts(job: dict[str, Any]) -> int:
@@ -154,7 +155,7 @@ def _pytorchjob_attempts(job: dict[str, Any]) -> int:
     runPolicy.backoffLimit failures (Training Operator v1.9.4, pkg/common/util, job.go)."""
     for replica in job["spec"]["pytorchReplicaSpecs"].values():
         assert replica["restartPolicy"] == "Never"
-    return 1 + job["spec"]["runPolicy"]["backoffLimit"]
+    return 1 + int(job["spec"]["runPolicy"]["backoffLimit"])
 
 
 @pytest.mark.parametrize(("example", "variant"), [c for c in CASES if c[1] != "cluster-runtime"])
@@ -191,7 +192,7 @@ def test_upstream_runtime_would_retry_inside_each_launch() -> None:
     """Why modelkiln renders its own runtime: the upstream torch-distributed sets no
     backoffLimit, so one launch already makes up to 7 attempts (and its restartPolicy is
     JobSet's default OnFailure, not Never)."""
-    upstream = yaml_docs((UPSTREAM / "kubeflow" / "examples" / "torch_distributed.yaml").read_bytes())[0]
+    upstream = yaml_docs(TORCH_DISTRIBUTED.read_bytes())[0]
     job = upstream["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]
     assert "backoffLimit" not in job
     assert "restartPolicy" not in job["template"]["spec"]
@@ -228,15 +229,17 @@ def test_rendered_jobs_and_runtimes_pass_their_strict_schemas(
     assert bool(seen) != ((example, variant) == ("quickstart", "default"))
 
 
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})*\Z")
 _PATH = re.compile(r"[A-Za-z0-9/\-._~%!$&'()*+,;=:]+\Z")
 
 
 def _domain_prefixed_path(value: str) -> bool:
     """k8s.io/apimachinery validation.IsDomainPrefixedPath: <DNS-1123 subdomain>/<path>."""
     host, sep, rest = value.partition("/")
-    return bool(sep and rest and len(host) <= 253 and _DNS1123_SUBDOMAIN.match(host)
-                and _PATH.match(rest))
+    return bool(
+        sep and rest and len(host) <= 253 and _DNS1123_SUBDOMAIN.match(host) and _PATH.match(rest)
+    )
 
 
 def _runtime_containers(runtime: dict[str, Any]) -> dict[str, set[str]]:
@@ -267,8 +270,11 @@ def _webhook_errors(job: dict[str, Any], runtime: dict[str, Any]) -> list[str]:
             for c in [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]:
                 if c["name"] not in containers[rjob["name"]]:
                     errors.append(f"container {c['name']} not in job {rjob['name']}")
-                elif c.get("env") and c["name"] in {"node", "dataset-initializer",
-                                                    "model-initializer"}:
+                elif c.get("env") and c["name"] in {
+                    "node",
+                    "dataset-initializer",
+                    "model-initializer",
+                }:
                     errors.append(f"env patched on {c['name']}")
     return errors
 
@@ -281,7 +287,7 @@ def test_trainjobs_pass_trainers_webhook_rules(example: str, variant: str, root:
         assert not jobs
         return
     assert jobs
-    upstream = yaml_docs((UPSTREAM / "kubeflow" / "examples" / "torch_distributed.yaml").read_bytes())[0]
+    upstream = yaml_docs(TORCH_DISTRIBUTED.read_bytes())[0]
     for path, job in jobs.items():
         ref = job["spec"]["runtimeRef"]
         if ref["kind"] == "TrainingRuntime":
@@ -297,7 +303,7 @@ def test_trainjobs_pass_trainers_webhook_rules(example: str, variant: str, root:
 def test_webhook_check_can_fail() -> None:
     env, model = _gpu_models("multi-cloud")[0]
     job = trainjob(env, model)
-    runtime = yaml_docs((UPSTREAM / "kubeflow" / "examples" / "torch_distributed.yaml").read_bytes())[0]
+    runtime = yaml_docs(TORCH_DISTRIBUTED.read_bytes())[0]
     patch = job["spec"]["runtimePatches"][0]
     bad = json.loads(json.dumps(patch))
     bad["manager"] = "modelkiln"
@@ -327,8 +333,11 @@ def test_own_runtime_is_in_the_kustomization_of_each_environment_that_uses_it() 
         kustomization = yaml_docs(files[f"{env.name}/kustomization.yaml"])[0]
         assert ("training/runtime.yaml" in kustomization["resources"]) == uses
         assert (f"{env.name}/training/runtime.yaml" in files) == uses
-    assert any(m.training and m.training.launched for e in plan_of("multi-cloud").environments
-               for m in e.models)
+    assert any(
+        m.training and m.training.launched
+        for e in plan_of("multi-cloud").environments
+        for m in e.models
+    )
 
 
 # --- /dev/shm and hardening ------------------------------------------------------------------

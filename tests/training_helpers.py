@@ -63,8 +63,9 @@ def docs_ending(files: dict[str, bytes], suffix: str) -> dict[str, dict[str, Any
 
 
 class _Env(argparse.Action):
-    def __init__(self, dest: str, default: Any = None, env: dict[str, str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, dest: str, default: Any = None, env: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         default = (env or {}).get(f"PET_{dest.upper()}", default)
         super().__init__(dest=dest, default=default, **kwargs)
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from compiler.diagnostics import Diagnostic, quote, shorten
+from compiler.spec.model import Training
 from compiler.spec.types import parse_quantity
 from compiler.training import processes_per_node
-from compiler.validate.context import Specs
+from compiler.validate.context import At, Specs
 
 # torchrun reads PET_<OPTION> as an option's default (torch/distributed/argparse_util.py);
 # Kubeflow Trainer refuses its own (pkg/constants/constants.go TorchRunReservedEnvNames, v2.3.0)
@@ -45,7 +46,9 @@ def reserved_env(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnost
         t = spec.training
         if t is None:
             continue
-        names = [(("training", "env", k), k) for k in t.env]
+        names: list[tuple[tuple[str | int, ...], str]] = [
+            (("training", "env", k), k) for k in t.env
+        ]
         names += [(("training", "secrets", i, "env"), s.env) for i, s in enumerate(t.secrets)]
         for path, name in names:
             if name.startswith(RESERVED_PREFIX):
@@ -104,17 +107,22 @@ def processes_fit(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
                 False,
                 patch=gpus,
             )
-        res = t.resources
-        if res.shm_size is not None and res.memory is not None:
-            if parse_quantity(res.shm_size) > parse_quantity(res.memory):
-                yield at(
-                    ("training", "resources", "shmSize"),
-                    "MK354",
-                    f"shmSize {res.shm_size} is larger than the memory request {res.memory}; "
-                    "/dev/shm is memory-backed and counts against it",
-                    f"at most {res.memory}, or remove shmSize to use the Project's shmFraction",
-                    False,
-                )
+        yield from _shm_fits(t, at)
+
+
+def _shm_fits(t: Training, at: At) -> Iterator[Diagnostic]:
+    res = t.resources
+    if res.shm_size is None or res.memory is None:
+        return
+    if parse_quantity(res.shm_size) > parse_quantity(res.memory):
+        yield at(
+            ("training", "resources", "shmSize"),
+            "MK354",
+            f"shmSize {res.shm_size} is larger than the memory request {res.memory}; "
+            "/dev/shm is memory-backed and counts against it",
+            f"at most {res.memory}, or remove shmSize to use the Project's shmFraction",
+            False,
+        )
 
 
 def cluster_runtime(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:

@@ -443,7 +443,8 @@ def test_host_encryption_flag_reaches_the_pools(tmp_path: Path) -> None:
     path = project / "modelkiln.yaml"
     text = path.read_text()
     assert text.count("region: westeurope}") == 1
-    path.write_text(text.replace("region: westeurope}", "region: westeurope, hostEncryption: true}"))
+    on = "region: westeurope, hostEncryption: true}"
+    path.write_text(text.replace("region: westeurope}", on))
     for env in plan_of(str(project)).environments:
         assert env.host_encryption == (env.provider == "azure")
         main = render_environment(env)[f"{env.name}/terraform/main.tf"].decode()

@@ -70,8 +70,9 @@ class Scan:
 
 def drop_block(text: str, name: str) -> str:
     """`text` without each block `name { ... }` (and the comment line right above it)."""
-    lines, out, skip_to = text.split("\n"), [], None
-    for line in lines:
+    out: list[str] = []
+    skip_to: str | None = None
+    for line in text.split("\n"):
         if skip_to is not None:
             if line == skip_to:
                 skip_to = None

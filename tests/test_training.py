@@ -426,3 +426,12 @@ def test_kueue_labels_reach_jobs_and_the_gpu_step() -> None:
     # without a queue, no Kueue label anywhere
     plain = trainjob(env, dataclasses.replace(model, training=model.training))
     assert not [k for k in plain["metadata"]["labels"] if k.startswith("kueue.x-k8s.io/")]
+
+
+def test_upstream_runtime_passes_the_cluster_runtime_schema() -> None:
+    """The runtime a TrainJob references with `training.runtime: torch-distributed` is a valid
+    ClusterTrainingRuntime, and its replicatedJob and container are the `node` the runtime
+    patch names (so the webhook check against it above is meaningful)."""
+    upstream = yaml_docs(TORCH_DISTRIBUTED.read_bytes())[0]
+    jsonschema.validate(upstream, _schema("clustertrainingruntime.v1alpha1.strict.schema.json"))
+    assert _runtime_containers(upstream) == {"node": {"node"}}

@@ -80,9 +80,10 @@ def _kubernetes(
 
 
 def _training_pod(config: Any, training: TrainingPlan) -> None:
-    """/dev/shm, runAsNonRoot and Kueue's labels of the train step's pod. KFP's driver adds
-    allowPrivilegeEscalation false, drop ALL and seccomp RuntimeDefault to every container
-    itself (kfp.kubernetes.set_security_context's docstring, kfp-kubernetes 2.17)."""
+    """/dev/shm, runAsNonRoot and Kueue's labels of the train step's pod. The config has no
+    field for the rest of the hardening: per kfp.kubernetes.set_security_context's docstring
+    (kfp-kubernetes 2.17) the KFP backend enforces no privilege escalation, drop ALL and
+    seccomp RuntimeDefault on every task container itself."""
     if training.shm:
         mount = k8s_pb2.EmptyDirMount(
             volume_name=pod.SHM_VOLUME, mount_path=pod.SHM_PATH, medium="Memory"

@@ -10,7 +10,8 @@ the JobSet version Trainer v2.3.0's go.mod pins):
   job's replicas to 1 and the `node` container's image, command, args and env, and forces
   nothing about retries;
 - JobSet's webhook defaults the pod restartPolicy to OnFailure (pkg/webhooks/jobset_webhook.go,
-  Default) and, without failurePolicy, fails the JobSet on the first failed Job (maxRestarts 0).
+  Default) and, without failurePolicy, the controller fails the JobSet on the first failed Job
+  (pkg/controllers/failure_policy.go); ours says maxRestarts 0 explicitly.
 """
 
 from __future__ import annotations

@@ -81,9 +81,9 @@ def _kubernetes(
 
 def _training_pod(config: Any, training: TrainingPlan) -> None:
     """/dev/shm, runAsNonRoot and Kueue's labels of the train step's pod. The config has no
-    field for the rest of the hardening: per kfp.kubernetes.set_security_context's docstring
-    (kfp-kubernetes 2.17) the KFP backend enforces no privilege escalation, drop ALL and
-    seccomp RuntimeDefault on every task container itself."""
+    field for the rest of the hardening: the KFP backend adds no privilege escalation, drop
+    ALL and seccomp RuntimeDefault to every task's user container itself (kubeflow/pipelines
+    2.17.0 backend/src/v2/compiler/argocompiler/security_context.go)."""
     if training.shm:
         mount = k8s_pb2.EmptyDirMount(
             volume_name=pod.SHM_VOLUME, mount_path=pod.SHM_PATH, medium="Memory"

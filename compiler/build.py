@@ -30,6 +30,8 @@ class Compiled:
     changes: Changes | None = None
     stale: list[str] = field(default_factory=list)
     rendered_models: set[str] | None = None  # None: every Model
+    base: str | None = None  # check --changed-since: the BASE the output was checked against
+    full_reason: str | None = None  # ...and why every Model was checked, if it was
 
     @property
     def ok(self) -> bool:
@@ -78,12 +80,14 @@ def compile_repository(
     from compiler.render import render_hashes, render_into
 
     plan = compiled.plan
+    target = out if out is not None else root / plan.output
+    if check and changed_since is not None:  # the drift gate: trusts BASE's output only
+        return _check_against_base(compiled, target, changed_since)
     if changed_since is not None:
         from compiler.gitops.changed import affected_models
 
         only_models = affected_models(root, changed_since, compiled.specs, plan.output)
     compiled.rendered_models = only_models
-    target = out if out is not None else root / plan.output
     manifest = Manifest(
         compiler=compiler_id(),
         source_commit=source_commit or read_source_commit(root, plan.output),
@@ -99,4 +103,17 @@ def compile_repository(
     with staging(target) as staged:
         compiled.outputs = render_into(plan, staged, only_models=only_models)
         compiled.changes = apply(target, staged, compiled.outputs, manifest, keep, previous)
+    return compiled
+
+
+def _check_against_base(compiled: Compiled, target: Path, base: str) -> Compiled:
+    from compiler.gitops.basegate import check_against_base
+
+    assert compiled.specs is not None and compiled.plan is not None
+    gate = check_against_base(
+        compiled.root, target, base, compiled.specs, compiled.plan, compiled.inputs
+    )
+    compiled.out, compiled.base = target, base
+    compiled.outputs, compiled.stale = gate.outputs, gate.findings
+    compiled.rendered_models, compiled.full_reason = gate.rendered, gate.full_reason
     return compiled

@@ -205,7 +205,8 @@ def validate(root: Path, fmt: str) -> None:
     "--check",
     is_flag=True,
     help="Change nothing; exit 1 and list the stale files when the output differs from "
-    "what the specs compile to now (the CI drift gate).",
+    "what the specs compile to now (the CI drift gate). With --changed-since BASE: render "
+    "only what changed since BASE and require every other file to be BASE's.",
 )
 @click.option(
     "--format",
@@ -229,17 +230,31 @@ def compile_command(
     )
     assert compiled.plan is not None and compiled.out is not None
     if check:
-        for line in compiled.stale:
-            click.echo(line)
-        if compiled.stale:
-            click.echo(
-                f"{compiled.out} is stale: {_plural(len(compiled.stale), 'file')} differ from "
-                "the specs; run `modelkiln compile` and commit the result"
-            )
-            sys.exit(1)
-        click.echo(f"{compiled.out} is up to date ({_plural(len(compiled.outputs), 'file')})")
+        _checked(compiled)
         return
     _summary(compiled)
+
+
+def _checked(compiled: Compiled) -> None:
+    """The drift gate's answer: exit 1 when a file is not what it must be."""
+    if compiled.base is not None:
+        if compiled.full_reason is not None:
+            click.echo(f"checked every model: {compiled.full_reason}")
+        else:
+            shown = ", ".join(sorted(compiled.rendered_models or ())) or "none"
+            click.echo(
+                f"checked the models changed since {compiled.base}: {shown}; "
+                f"every other file against {compiled.base}'s committed output"
+            )
+    for line in compiled.stale:
+        click.echo(line)
+    if compiled.stale:
+        click.echo(
+            f"{compiled.out} is stale: {_plural(len(compiled.stale), 'file')} differ from "
+            "the specs; run `modelkiln compile` and commit the result"
+        )
+        sys.exit(1)
+    click.echo(f"{compiled.out} is up to date ({_plural(len(compiled.outputs), 'file')})")
 
 
 def _compile(root: Path, fmt: str, **options: Any) -> Compiled:

@@ -135,6 +135,15 @@ class Changes:
     unchanged: int = 0
 
 
+def model_of(path: str) -> tuple[str, str] | None:
+    """(environment, Model) of an output path that belongs to one Model (the back ends
+    write a Model's files under <env>/models/<name>/); None for an environment's own files."""
+    parts = path.split("/", 3)
+    if len(parts) > 3 and parts[1] == "models":
+        return parts[0], parts[2]
+    return None
+
+
 def carried_over(
     previous: Manifest | None, plan: Plan, only_models: set[str] | None = None
 ) -> dict[str, str]:
@@ -146,13 +155,16 @@ def carried_over(
     compiled = {e.name: {m.name for m in e.models} for e in plan.environments}
     keep = {}
     for path, digest in previous.outputs.items():
-        parts = path.split("/")
-        if parts[0] not in compiled:
+        env, owner = path.split("/", 1)[0], model_of(path)
+        # an unchanged Model's files stay; a Model that is gone takes its files with it
+        unchanged = (
+            only_models is not None
+            and owner is not None
+            and owner[1] not in only_models
+            and owner[1] in compiled.get(env, ())
+        )
+        if env not in compiled or unchanged:
             keep[path] = digest
-        elif only_models is not None and len(parts) > 3 and parts[1] == "models":
-            model = parts[2]
-            if model not in only_models and model in compiled[parts[0]]:
-                keep[path] = digest
     return keep
 
 

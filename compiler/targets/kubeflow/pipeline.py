@@ -14,14 +14,16 @@ from google.protobuf import json_format
 from kfp import dsl
 from kfp.compiler import pipeline_spec_builder as builder
 from kfp.dsl.types import type_utils
-from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
 
 from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan, TrainingPlan
 from compiler.targets import fastyaml, yamlout
 from compiler.targets.kubeflow import components, kfp_patches
+from compiler.targets.kubeflow.kfp_import import executor_config_pb2
 from compiler.targets.kubeflow.parameters import SOURCE_COMMIT, hp_parameter, pipeline_parameters
 from compiler.targets.training import pod
 from compiler.targets.training.trainjob import launched_job
+
+k8s_pb2 = executor_config_pb2()  # without kfp.kubernetes' initialiser (see kfp_import)
 
 
 def _kubernetes(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.gitops.base_output import BaseOutput, read_base
-from compiler.gitops.changed import changed_files, models_touched
+from compiler.gitops.changed import models_touched
 from compiler.load import PROJECT_FILE
 from compiler.output import MANIFEST, Manifest, carried_over, compiler_id, model_of, sha256
 from compiler.plan import Plan
@@ -132,10 +132,9 @@ def check_against_base(
     from compiler.render import render_hashes
 
     base = read_base(root, target, ref)
-    files = changed_files(root, base.commit, plan.output)
-    result = GateResult(full_reason=_full_reason(base, files, inputs))
+    result = GateResult(full_reason=_full_reason(base, base.specs, inputs))
     if result.full_reason is None:
-        result.rendered = models_touched(root, base.commit, specs, files)
+        result.rendered = models_touched(root, base.commit, specs, base.specs, base.prefix)
     rendered = render_hashes(plan, only_models=result.rendered)
     keep = carried_over(base.manifest, plan, result.rendered)
     listed = set(base.manifest.outputs) if base.manifest else set()

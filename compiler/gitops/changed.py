@@ -51,13 +51,16 @@ def affected_models(root: Path, ref: str, specs: Specs, output: str) -> set[str]
     return models_touched(root, ref, specs, changed_files(root, ref, output))
 
 
-def models_touched(root: Path, ref: str, specs: Specs, files: list[str]) -> set[str] | None:
+def models_touched(
+    root: Path, ref: str, specs: Specs, files: list[str], prefix: str | None = None
+) -> set[str] | None:
     """The Models that changed files (relative to root, from changed_files) affect; None
-    when the Project changed (every Model)."""
+    when the Project changed (every Model). prefix: root's path in its repository."""
     if PROJECT_FILE in files:
         return None
     touched: set[tuple[str, str]] = set()
-    prefix = git(root, "rev-parse", "--show-prefix").strip()
+    if prefix is None:
+        prefix = git(root, "rev-parse", "--show-prefix").strip()
     spec_root = Root.of(root)
     for rel in files:
         now = _documents(_read_spec(spec_root, rel))

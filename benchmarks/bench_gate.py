@@ -72,7 +72,8 @@ def timed(
             before()
         start_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, env=env)
+        # run from a neutral folder: `python -m compiler` would import ./compiler first
+        proc = subprocess.run(cmd, capture_output=True, env=env, cwd=HERE / ".work")
         walls.append(time.perf_counter() - start)
         end_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(end_cpu.ru_utime - start_cpu.ru_utime + end_cpu.ru_stime - start_cpu.ru_stime)
@@ -97,6 +98,7 @@ def measure(label: str, exe: list[str], repo: Path, runs: int, env: dict[str, st
             check=True,
             capture_output=True,
             env=env,
+            cwd=HERE / ".work",
         )
 
     rows = [

@@ -359,7 +359,12 @@ def _data_plan(source: Entry[DataSource], version: str | None) -> DataPlan:
 
 
 def _model_plan(
-    specs: Specs, name: str, spec: ModelSpec, env: Environment, pools: dict[str, PoolPlan]
+    specs: Specs,
+    name: str,
+    spec: ModelSpec,
+    env: Environment,
+    pools: dict[str, PoolPlan],
+    sources: dict[tuple[str, str | None], DataPlan],
 ) -> ModelPlan:
     assert specs.project is not None
     project = specs.project.obj
@@ -403,7 +408,10 @@ def _model_plan(
             args=tuple(e.args or ()),
             gates=tuple(Gate(g.metric, g.min, g.max) for g in e.gates),
         )
-    data = tuple(_data_plan(specs.datasources[d.source], d.version) for d in spec.data)
+    for d in spec.data:  # a source's plan is built once per version: Models share sources
+        if (d.source, d.version) not in sources:
+            sources[d.source, d.version] = _data_plan(specs.datasources[d.source], d.version)
+    data = tuple(sources[d.source, d.version] for d in spec.data)
     uri = storage_uri(spec, project.spec.registry, name)
     tracking: tuple[tuple[str, str], ...] = ()
     mlflow = project.spec.tracking.mlflow
@@ -505,6 +513,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
     )
     alerting = _alerting_plan(project.spec.monitoring)
     env_plans = []
+    sources: dict[tuple[str, str | None], DataPlan] = {}
     for env in project.spec.environments:
         if environments and env.name not in environments:
             continue
@@ -515,7 +524,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 if plan is not None:
                     pools[plan.name] = plan
         views = sorted(specs.views_in(env.name), key=lambda v: v.name)
-        models = tuple(_model_plan(specs, v.name, v.spec, env, pools) for v in views)
+        models = tuple(_model_plan(specs, v.name, v.spec, env, pools, sources) for v in views)
         cloud = env.cloud
         ids = {
             "project": cloud.project,

@@ -73,6 +73,8 @@ def compile_repository(
     kept as it is (compile --changed-since). source_commit: recorded in manifest.json
     (default: read from git).
     """
+    if check and changed_since is not None:  # the drift gate: trusts BASE's output only
+        return _check_against_base(root, envs, out, changed_since)
     compiled = plan_repository(root, envs)
     if compiled.specs is None or compiled.plan is None:
         return compiled
@@ -81,8 +83,6 @@ def compile_repository(
 
     plan = compiled.plan
     target = out if out is not None else root / plan.output
-    if check and changed_since is not None:  # the drift gate: trusts BASE's output only
-        return _check_against_base(compiled, target, changed_since)
     if changed_since is not None:
         from compiler.gitops.changed import affected_models
 
@@ -106,14 +106,28 @@ def compile_repository(
     return compiled
 
 
-def _check_against_base(compiled: Compiled, target: Path, base: str) -> Compiled:
+def _check_against_base(root: Path, envs: tuple[str, ...], out: Path | None, ref: str) -> Compiled:
+    """compile --check --changed-since: git reads BASE's side in the background while the
+    specs are validated and planned (the output folder named by modelkiln.yaml alone)."""
+    from compiler.gitops.base_output import start_base
     from compiler.gitops.basegate import check_against_base
+    from compiler.load import output_folder
 
-    assert compiled.specs is not None and compiled.plan is not None
-    gate = check_against_base(
-        compiled.root, target, base, compiled.specs, compiled.plan, compiled.inputs
-    )
-    compiled.out, compiled.base = target, base
+    first = out if out is not None else root / output_folder(root)
+    pending = start_base(root, first, ref)
+    try:
+        compiled = plan_repository(root, envs)
+        if compiled.specs is None or compiled.plan is None:
+            return compiled
+        target = out if out is not None else root / compiled.plan.output
+        if target != first:  # modelkiln.yaml read alone named another folder (cannot, when valid)
+            pending.stop()
+            pending = start_base(root, target, ref)
+        base = pending.result()
+    finally:
+        pending.stop()
+    gate = check_against_base(root, target, base, compiled.specs, compiled.plan, compiled.inputs)
+    compiled.out, compiled.base = target, ref
     compiled.outputs, compiled.stale = gate.outputs, gate.findings
     compiled.rendered_models, compiled.full_reason = gate.rendered, gate.full_reason
     return compiled

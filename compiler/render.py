@@ -47,8 +47,13 @@ def _jobs(plan: Plan, workers: int, only_models: set[str] | None = None) -> list
     return jobs
 
 
-def pipeline_count(plan: Plan) -> int:
-    return sum(1 for env in plan.environments for m in env.models if m.training is not None)
+def pipeline_count(plan: Plan, only_models: set[str] | None = None) -> int:
+    return sum(
+        1
+        for env in plan.environments
+        for m in env.models
+        if m.training is not None and (only_models is None or m.name in only_models)
+    )
 
 
 def _run(
@@ -59,7 +64,7 @@ def _run(
     only_models: set[str] | None = None,
 ) -> list[T]:
     workers = workers or min(os.cpu_count() or 1, 8)
-    if pipeline_count(plan) >= parallel_from and workers > 1:
+    if pipeline_count(plan, only_models) >= parallel_from and workers > 1:
         import multiprocessing
 
         import compiler.targets.kubeflow.pipeline  # noqa: F401  (imported once, before fork)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.errors import UsageError
-from compiler.gitops.git import commit_of, git, git_or_none
+from compiler.gitops.git import Pending, commit_of, git_or_none
 from compiler.gitops.worktree import locate
 from compiler.output import MANIFEST, Manifest
 
@@ -46,18 +46,14 @@ def _manifest(data: str | None) -> Manifest | None:
         return None
 
 
-def _changed(top: Path, commit: str, scopes: list[str]) -> dict[str, str]:
-    """Every path under scopes where the working tree is not BASE: tracked files through
-    `git diff` (content compared by git; an unchanged file costs one stat), untracked ones
-    (not ignored) as added. One diff and one walk for the specs and the output together."""
-    specs = [f":(literal){scope}" for scope in scopes]
-    out = git(
-        top, "diff", "--no-renames", "--no-ext-diff", "--name-status", "-z", commit, "--", *specs
-    ).split("\0")
+def _changed(diff: str, untracked: str) -> dict[str, str]:
+    """Every path where the working tree is not BASE: tracked files through `git diff`
+    (content compared by git; an unchanged file costs one stat), untracked ones (not
+    ignored) as added."""
+    out = diff.split("\0")
     found: dict[str, str] = {}
     for status, path in zip(out[0::2], out[1::2], strict=False):
         found[path] = "M" if status[:1] in ("M", "T") else status[:1]
-    untracked = git(top, "ls-files", "-z", "--others", "--exclude-standard", "--", *specs)
     for path in filter(None, untracked.split("\0")):
         found[path] = "A"
     return found
@@ -85,9 +81,35 @@ def _where(root: Path) -> tuple[Path, str]:
     return Path(lines[0]), lines[1]
 
 
-def read_base(root: Path, target: Path, ref: str) -> BaseOutput:
-    """BASE's output folder as git has it, for the output folder target of the spec root,
-    and what the working tree changed since BASE in the specs and in the output."""
+@dataclass
+class PendingBase:
+    """BASE's side being read by git in the background, while the specs are validated:
+    one diff and one walk of the working tree for the specs and the output together."""
+
+    commit: str
+    ref: str
+    folder: str
+    prefix: str
+    commands: tuple[Pending, Pending, Pending]  # diff, untracked files, BASE's manifest
+
+    def result(self) -> BaseOutput:
+        diff, untracked, manifest = self.commands
+        found = _changed(diff.result() or "", untracked.result() or "")
+        outputs, specs = _split(found, self.prefix, self.folder)
+        text = manifest.result(may_fail=True)  # None: BASE has no manifest
+        return BaseOutput(
+            self.commit, self.ref, self.folder, self.prefix, _manifest(text), outputs, specs
+        )
+
+    def stop(self) -> None:
+        for command in self.commands:
+            command.stop()
+
+
+def start_base(root: Path, target: Path, ref: str) -> PendingBase:
+    """Start reading BASE's output folder (target, for the spec root) and what the working
+    tree changed since BASE in the specs and the output; UsageError when BASE is not a
+    commit or target is not in root's repository."""
     top, prefix = _where(root)
     commit = commit_of(top, ref, isolated=True) if ref and not ref.startswith("-") else None
     if commit is None:
@@ -102,7 +124,24 @@ def read_base(root: Path, target: Path, ref: str) -> BaseOutput:
             f"the output folder {target} is outside the repository of {root}",
             "--check --changed-since compares the output with BASE's committed output",
         ) from None
-    text = git_or_none(top, "cat-file", "blob", f"{commit}:{folder}/{MANIFEST}")
     scopes = [prefix.rstrip("/") or "."] + ([] if folder.startswith(prefix) else [folder])
-    outputs, specs = _split(_changed(top, commit, scopes), prefix, folder)
-    return BaseOutput(commit, ref, folder, prefix, _manifest(text), outputs, specs)
+    paths = [f":(literal){scope}" for scope in scopes]
+    diff = ("diff", "--no-renames", "--no-ext-diff", "--name-status", "-z", commit, "--")
+    return PendingBase(
+        commit,
+        ref,
+        folder,
+        prefix,
+        (
+            Pending(top, *diff, *paths, isolated=True),
+            Pending(
+                top, "ls-files", "-z", "--others", "--exclude-standard", "--", *paths, isolated=True
+            ),
+            Pending(top, "cat-file", "blob", f"{commit}:{folder}/{MANIFEST}", isolated=True),
+        ),
+    )
+
+
+def read_base(root: Path, target: Path, ref: str) -> BaseOutput:
+    """BASE's output folder as git has it (see start_base), read now."""
+    return start_base(root, target, ref).result()

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.gitops.base_output import BaseOutput, read_base
+from compiler.gitops.base_output import BaseOutput
 from compiler.gitops.changed import models_touched
 from compiler.load import PROJECT_FILE
 from compiler.output import MANIFEST, Manifest, carried_over, compiler_id, model_of, sha256
@@ -123,15 +123,15 @@ def _check_manifest(target: Path, expected: Manifest) -> list[str]:
 def check_against_base(
     root: Path,
     target: Path,
-    ref: str,
+    base: BaseOutput,
     specs: Specs,
     plan: Plan,
     inputs: dict[str, str],
 ) -> GateResult:
-    """Check the output folder target against BASE (ref) for the specs of root."""
+    """Check the output folder target against BASE (base_output.read_base) for the specs
+    of root."""
     from compiler.render import render_hashes
 
-    base = read_base(root, target, ref)
     result = GateResult(full_reason=_full_reason(base, base.specs, inputs))
     if result.full_reason is None:
         result.rendered = models_touched(root, base.commit, specs, base.specs, base.prefix)

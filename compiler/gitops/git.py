@@ -127,3 +127,41 @@ def commit_of(cwd: Path | str, ref: str, isolated: bool = False) -> str | None:
     if found is None:
         return None
     return found.strip() or None
+
+
+class Pending:
+    """A git command running in the background (beside Python's own work): `result()`
+    waits for it and returns stdout, or raises HostError like `git`; `stop()` ends it."""
+
+    def __init__(self, cwd: Path | str, *args: str, isolated: bool = False) -> None:
+        self.args = args
+        base = {k: v for k, v in os.environ.items() if not (isolated and k in LOCATING_VARIABLES)}
+        try:
+            self.proc = subprocess.Popen(
+                ["git", "-C", str(cwd), *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=base,
+            )
+        except OSError as err:
+            raise HostError(
+                f"cannot run git: {err.strerror or err}", "install git and put it on the PATH"
+            ) from None
+
+    def result(self, may_fail: bool = False) -> str | None:
+        """stdout; on failure None when may_fail, else HostError."""
+        out, err = self.proc.communicate()
+        if self.proc.returncode == 0:
+            return out
+        if may_fail:
+            return None
+        raise HostError(f"git {verb(self.args)} failed: {reason(err)}")
+
+    def stop(self) -> None:
+        if self.proc.returncode is not None:  # result() has waited for it
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()

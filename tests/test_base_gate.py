@@ -216,3 +216,17 @@ def test_an_unknown_base_is_a_usage_error(repo: Path) -> None:
     proc = run("compile", repo, "--check", "--changed-since", "no-such-branch")
     assert proc.returncode == 2
     assert "no-such-branch" in proc.stderr
+
+
+def test_a_symlink_in_place_of_a_rendered_file_fails(repo: Path) -> None:
+    """Same bytes through a link are not the generated file (git commits the link)."""
+    edit(repo / "models" / "churn.yaml", "version: 2.0.3", "version: 2.0.4")
+    assert run("compile", repo).returncode == 0
+    rel = "staging/models/churn/pipeline.yaml"
+    real = repo / "elsewhere.txt"
+    real.write_bytes((repo / OUT / rel).read_bytes())
+    (repo / OUT / rel).unlink()
+    (repo / OUT / rel).symlink_to(real)
+    code, lines = gate(repo)
+    assert code == 1
+    assert any(line.startswith(f"changed  {rel}: not what model 'churn'") for line in lines), lines

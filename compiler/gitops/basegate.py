@@ -60,13 +60,24 @@ def _source_of(path: str, specs: Specs) -> str:
     return "the specs of its environment"
 
 
+def _digest(target: Path, rel: str) -> str | None:
+    """sha256 of the regular file target/rel; "" for anything else there (a symlink, a
+    folder: not what the compile writes, nor what a reader of the output would get)."""
+    path = target / rel
+    try:
+        if path.is_symlink() or not path.resolve().is_relative_to(target.resolve()):
+            return ""
+        return sha256(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+
+
 def _check_rendered(target: Path, rendered: dict[str, str], specs: Specs) -> list[str]:
     found = []
     for rel, digest in sorted(rendered.items()):
-        try:
-            actual: str | None = sha256((target / rel).read_bytes())
-        except OSError:
-            actual = None
+        actual = _digest(target, rel)
         if actual == digest:
             continue
         word = "missing " if actual is None else "changed "

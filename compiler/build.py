@@ -75,22 +75,30 @@ def compile_repository(
     """
     if check and changed_since is not None:  # the drift gate: trusts BASE's output only
         return _check_against_base(root, envs, out, changed_since)
+    from compiler.gitops.changed import models_touched, start_changed_files
+    from compiler.gitops.source import start_source_commit
+    from compiler.load import output_folder
+    from compiler.render import render_hashes, render_into
+
+    # git answers (its walks of the working tree) come in while the specs are validated
+    guess = output_folder(root)
+    read_commit = start_source_commit(root, guess) if source_commit is None else None
+    changed = start_changed_files(root, changed_since, guess) if changed_since else None
     compiled = plan_repository(root, envs)
     if compiled.specs is None or compiled.plan is None:
         return compiled
-    from compiler.gitops.source import source_commit as read_source_commit
-    from compiler.render import render_hashes, render_into
-
     plan = compiled.plan
+    if plan.output != guess:  # modelkiln.yaml read alone named another folder: ask again
+        read_commit = start_source_commit(root, plan.output) if source_commit is None else None
+        if changed_since is not None:
+            changed = start_changed_files(root, changed_since, plan.output)
     target = out if out is not None else root / plan.output
-    if changed_since is not None:
-        from compiler.gitops.changed import affected_models
-
-        only_models = affected_models(root, changed_since, compiled.specs, plan.output)
+    if changed is not None and changed_since is not None:
+        only_models = models_touched(root, changed_since, compiled.specs, changed())
     compiled.rendered_models = only_models
     manifest = Manifest(
         compiler=compiler_id(),
-        source_commit=source_commit or read_source_commit(root, plan.output),
+        source_commit=source_commit or (read_commit() if read_commit else None),
         inputs=dict(compiled.inputs),
     )
     previous = Manifest.read(target)  # read once: what to keep, prune and compare with

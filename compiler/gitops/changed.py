@@ -9,12 +9,13 @@ of the output is kept as it is; a test checks that the result equals a full comp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from compiler.discover import Root, Unreadable, read_limited
 from compiler.errors import UsageError
-from compiler.gitops.git import commit_of, git, git_or_none
+from compiler.gitops.git import Pending, commit_of, git, git_or_none
 from compiler.gitops.source import spec_pathspecs
 from compiler.load import MAX_FILE_BYTES, PROJECT_FILE, parse_text
 from compiler.validate.context import Specs
@@ -30,6 +31,18 @@ def changed_files(root: Path, ref: str, output: str) -> list[str]:
     ).splitlines()
     new = git(root, "ls-files", "--others", "--exclude-standard", "--", *scope).splitlines()
     return sorted(set(diff) | set(new))
+
+
+def start_changed_files(root: Path, ref: str, output: str) -> Callable[[], list[str]]:
+    """changed_files, with git running in the background until the answer is asked for."""
+    if commit_of(root, ref) is None:
+        raise UsageError(f"{ref} is not a commit", "give a branch, tag or commit")
+    scope = spec_pathspecs("", output)
+    diff = Pending(root, "diff", "--no-renames", "--name-only", "--relative", ref, "--", *scope)
+    new = Pending(root, "ls-files", "--others", "--exclude-standard", "--", *scope)
+    return lambda: sorted(
+        set((diff.result() or "").splitlines()) | set((new.result() or "").splitlines())
+    )
 
 
 def _documents(text: str) -> dict[tuple[str, str], Any]:

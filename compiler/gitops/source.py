@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from compiler.errors import HostError
-from compiler.gitops.git import git_or_none
+from compiler.gitops.git import Pending, git_or_none
 
 
 def spec_pathspecs(prefix: str, output: str) -> list[str]:
@@ -38,3 +39,23 @@ def source_commit(root: Path, output: str) -> str | None:
         return None
     dirty = _answer(root, "status", "--porcelain", "--untracked-files=all", "--", *scope)
     return commit + ("-dirty" if dirty else "")
+
+
+def start_source_commit(root: Path, output: str) -> Callable[[], str | None]:
+    """source_commit, with git running in the background until the answer is asked for
+    (a compile validates the specs meanwhile; `git status` walks the whole tree)."""
+    scope = spec_pathspecs("", output)
+    try:
+        log = Pending(root, "log", "-1", "--format=%H", "--", *scope)
+        status = Pending(root, "status", "--porcelain", "--untracked-files=all", "--", *scope)
+    except HostError:
+        return lambda: None
+
+    def answer() -> str | None:
+        commit = (log.result(may_fail=True) or "").strip()
+        dirty = status.result(may_fail=True)
+        if not commit:
+            return None
+        return commit + ("-dirty" if dirty is not None and dirty.strip() else "")
+
+    return answer

@@ -27,6 +27,7 @@ from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
 from compiler.spec.project import DEFAULT_DRIFT_IMAGE, Environment, Monitoring
+from compiler.spec.state import StateBackend
 from compiler.spec.types import duration_seconds
 from compiler.validate.context import Entry, Specs
 
@@ -259,6 +260,7 @@ class EnvironmentPlan:
     project: str
     serving_mode: str = "standard"  # standard | knative
     host_encryption: bool = False  # azure: host_encryption_enabled on the node pools
+    state_backend: StateBackend | None = None  # Terraform's backend (docs/terraform.md)
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
 
     def gpu_range(self) -> tuple[int, int]:
@@ -537,6 +539,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 project=project.metadata.name,
                 serving_mode=env.serving.mode,
                 host_encryption=cloud.host_encryption,
+                state_backend=env.terraform.backend,
                 alerting=alerting,
             )
         )

@@ -19,6 +19,7 @@ from compiler import __version__
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.gpupool import Accelerator
 from compiler.spec.metrics import RollbackReceiver, ServingMetrics
+from compiler.spec.state import EnvironmentTerraform
 from compiler.spec.storage import ArtifactRoot
 from compiler.spec.training import ProjectTraining
 from compiler.spec.types import Line, LineChecked, Name, check_region, uri_checker
@@ -110,6 +111,7 @@ class Environment(Strict):
     cloud: Cloud
     cluster: Line = Field(min_length=1, description="The existing cluster GPU pools attach to.")
     serving: EnvironmentServing = Field(default_factory=EnvironmentServing)
+    terraform: EnvironmentTerraform = Field(default_factory=EnvironmentTerraform)
 
 
 class Policies(Strict):

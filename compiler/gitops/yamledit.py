@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 Path = tuple[str, ...]
-NULL_TAG = "tag:yaml.org,2002:null"
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+_YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}  # YAML 1.1 readers
 
 
 class EditError(Exception):
@@ -53,8 +57,6 @@ def _apply(text: str, document: int, edit: Edit) -> str:
     parent_column = -1
     for depth, key in enumerate(edit.path):
         rest = edit.path[depth:]
-        if isinstance(node, ScalarNode) and node.tag == NULL_TAG:
-            return _replace_null(text, node, rest, edit.value)
         if not isinstance(node, MappingNode):
             raise EditError(f"{'.'.join(edit.path[:depth])} is not a mapping")
         found = _child(node, key)
@@ -86,13 +88,15 @@ def _scalar(value: str | None, style: str | None = None) -> str:
         return "'" + value.replace("'", "''") + "'"
     if style == '"':
         return json.dumps(value)
-    safe = YAML(typ="safe", pure=True)
-    for probe in (f"k: {value}", f"{{k: {value}}}"):  # block and flow context alike
-        try:
-            if safe.load(probe) != {"k": value}:
-                return json.dumps(value)
-        except Exception:
-            return json.dumps(value)
+    # plain only when every YAML reader takes it as this string: no ':' (libyaml, YAML 1.1,
+    # refuses `s3://…` inside a flow mapping), nothing that reads as a number, bool or null
+    if (
+        _PLAIN.fullmatch(value)
+        and value.lower() not in _YAML11_WORDS
+        and YAML(typ="safe", pure=True).load(f"k: {value}") == {"k": value}
+    ):
+        return value
+    return json.dumps(value)
     return value
 
 
@@ -102,13 +106,6 @@ def _flow(keys: Path, value: str | None) -> str:
     for key in reversed(keys[1:]):
         inner = f"{{{_scalar(key)}: {inner}}}"
     return f"{_scalar(keys[0])}: {inner}"
-
-
-def _replace_null(text: str, node: ScalarNode, keys: Path, value: str | None) -> str:
-    """`environments:` with nothing (or null) after it becomes `environments: {prod: …}`."""
-    start, end = node.start_mark.index, node.end_mark.index
-    lead = "" if start > 0 and text[start - 1] == " " else " "
-    return text[:start] + lead + "{" + _flow(keys, value) + "}" + text[end:]
 
 
 def _insert(text: str, node: MappingNode, parent_column: int, keys: Path, value: Any) -> str:

@@ -385,3 +385,36 @@ def test_round_trip_fills_an_empty_override_and_keeps_quotes(tmp_path: Path) -> 
             '                    stableStorageUri: "s3://acme-models/beta/2.1.0"\n',
         )
     ]
+
+
+def test_promote_removes_a_stable_artifact_that_is_derived_now(tmp_path: Path) -> None:
+    repo = committed_example(tmp_path)
+    spec = repo / "models" / "recommender.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "      stableVersion: 5.0.2",
+            "      stableVersion: 5.0.2\n      stableStorageUri: s3://acme-models/recommender/5.0.2",
+        )
+    )
+    git(repo, "commit", "-qam", "explicit stable artifact")
+    text = spec.read_text()
+    assert run("promote", "recommender", "--env", "prod-us", repo).returncode == 0
+    assert added_only(text, spec.read_text())[-2:] == [
+        "          stableVersion: 5.1.0",
+        "          stableStorageUri: null",
+    ]
+    service = isvc(compiled(repo, tmp_path / "out"), "prod-us", "recommender")
+    assert "canary" not in service["spec"]
+    assert service["spec"]["predictor"]["model"]["storageUri"].endswith("/recommender/5.1.0")
+
+
+def test_crlf_files_stay_crlf(tmp_path: Path) -> None:
+    repo = committed_example(tmp_path)
+    spec = repo / "models" / "recommender.yaml"
+    spec.write_bytes(spec.read_bytes().replace(b"\n", b"\r\n"))
+    git(repo, "commit", "-qam", "crlf")
+    before = spec.read_bytes()
+    assert run("rollback", "recommender", "--env", "prod-us", repo).returncode == 0
+    after = spec.read_bytes()
+    assert after.startswith(before) and b"\n" not in after.replace(b"\r\n", b"")
+    assert after[len(before) :].count(b"\r\n") == 6

@@ -15,7 +15,11 @@ from tests.cli_helpers import run
 
 # The two files of the whole loop (the others, e.g. a rollback workflow, do one thing).
 LOOP = [CI_ROOT / "github" / "modelkiln.yml", CI_ROOT / "gitlab" / ".gitlab-ci.yml"]
-_CALL = re.compile(r"(?:^|[\s;&|(])(modelkiln(?:[ \t]+[^\n|>&;)]*)?)(?=[\s|>&;)]|$)")
+# `modelkiln` where a shell command starts (a line, or after ; && || | ( then do else),
+# not a word inside an echo or a comment
+_CALL = re.compile(
+    r"(?:^\s*|[;&|(]\s*|\b(?:then|do|else)\s+)(modelkiln(?:[ \t]+[^\n|>&;)#]*)?)(?=[\s|>&;)#]|$)"
+)
 
 
 def commands(path: Path) -> list[list[str]]:
@@ -71,3 +75,16 @@ def test_the_command_check_can_fail() -> None:
     sub, rest = resolve(["modelkiln", "compile", ".", "--chek"])
     assert sub == ["compile"] and "--chek" in rest
     assert "--chek" not in run(*sub, "--help").stdout
+
+
+ROLLBACK = [
+    CI_ROOT / "github" / "modelkiln-rollback.yml",
+    CI_ROOT / "gitlab" / "rollback.gitlab-ci.yml",
+]
+
+
+@pytest.mark.parametrize("path", ROLLBACK, ids=lambda p: p.name)
+def test_rollback_example_calls_rollback_and_publishes(path: Path) -> None:
+    calls = commands(path)
+    assert [resolve(c)[0] for c in calls] == [["rollback"], ["commit"]]
+    assert "--commit" in calls[0] and "--env" in calls[0]

@@ -237,6 +237,15 @@ class AlertingPlan:
 
 
 @dataclass(frozen=True)
+class PipelinesPlan:
+    """Where an environment's pipelines go: store api | kubernetes, KFP host, namespace."""
+
+    store: str = "api"
+    host: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     name: str
     namespace: str
@@ -251,6 +260,7 @@ class EnvironmentPlan:
     serving_mode: str = "standard"  # standard | knative
     host_encryption: bool = False  # azure: host_encryption_enabled on the node pools
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
+    pipelines: PipelinesPlan = field(default_factory=lambda: PipelinesPlan())
 
     def gpu_range(self) -> tuple[int, int]:
         return (
@@ -520,6 +530,9 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 serving_mode=env.serving.mode,
                 host_encryption=cloud.host_encryption,
                 alerting=alerting,
+                pipelines=PipelinesPlan(
+                    project.spec.pipelines.store, env.pipelines.host, env.pipelines.namespace
+                ),
             )
         )
     argocd = None

@@ -260,12 +260,9 @@ def test_cli_host_from_the_project(tmp_path: Path, kfp: tuple[str, State]) -> No
     host, state = kfp
     root = copy_example(tmp_path, "multi-cloud")
     project = root / "modelkiln.yaml"
-    project.write_text(
-        project.read_text().replace(
-            "      cluster: ml-prod-eks\n",
-            f"      cluster: ml-prod-eks\n      pipelines: {{host: {host}}}\n",
-        )
-    )
+    text = project.read_text()
+    assert "https://kfp.prod-us.acme.internal" in text
+    project.write_text(text.replace("https://kfp.prod-us.acme.internal", host))
     assert run("compile", root).returncode == 0
     proc = run("deploy", "pipelines", root, "--env", ENV)
     assert proc.returncode == 0, proc.stderr
@@ -277,7 +274,7 @@ def test_cli_host_from_the_project(tmp_path: Path, kfp: tuple[str, State]) -> No
 
 
 def test_cli_usage_errors(repo: Path) -> None:
-    proc = run("deploy", "pipelines", repo, "--env", ENV)  # no host anywhere
+    proc = run("deploy", "pipelines", repo, "--env", "staging")  # no host anywhere
     assert proc.returncode == 2 and "no Kubeflow Pipelines host" in proc.stderr
     proc = run("deploy", "pipelines", repo, "--env", "nowhere", "--host", "http://x")
     assert proc.returncode == 2 and "unknown environment nowhere" in proc.stderr

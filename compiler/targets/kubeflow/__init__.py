@@ -1,5 +1,6 @@
 """Kubeflow Pipelines back end: per environment and trained Model, `pipeline.yaml` (KFP v2
-IR from the kfp compiler), `training/pytorchjob.yaml` when distributed, and with the
+IR from the kfp compiler), the job it launches (`training/trainjob.yaml`, or
+`training/pytorchjob.yaml` on the legacy backend) when training is launched, and with the
 Kubernetes-native store `kfp-pipeline.yaml` (Pipeline + PipelineVersion objects). Schedules
 and the pipeline list of an environment are in `<env>/pipelines.json` (index.py), read by
 `modelkiln deploy pipelines`. kfp is imported only when a pipeline is rendered."""
@@ -20,15 +21,14 @@ def render_model(env: EnvironmentPlan, model: ModelPlan) -> dict[str, bytes]:
     if model.training is None:
         return {}
     from compiler.targets.kubeflow.pipeline import compile_pipeline
-    from compiler.targets.kubeflow.pytorchjob import pytorchjob
+    from compiler.targets.training.trainjob import launched_job
 
     base = f"{env.name}/models/{model.name}/"
     files = {base + "pipeline.yaml": compile_pipeline(env, model)}
     header = HEADER.format(source=f"Model {model.name}")
-    if model.training.distributed:
-        files[base + "training/pytorchjob.yaml"] = yamlout.dump(
-            pytorchjob(env, model), header=header
-        )
+    if model.training.launched:
+        name, job = launched_job(env, model)
+        files[base + "training/" + name] = yamlout.dump(job, header=header)
     if env.pipelines.store == "kubernetes":
         from compiler.targets.kubeflow import native
 

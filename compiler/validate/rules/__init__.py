@@ -16,6 +16,7 @@ from compiler.validate.rules import (
     resources,
     rollout,
     serving,
+    training,
 )
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
@@ -41,6 +42,10 @@ SPEC_RULES: list[SpecRule] = [
     resources.node_range,
     resources.accelerator_offered,
     resources.gpus_per_node,
+    training.reserved_env,
+    training.torchrun_command,
+    training.processes_fit,
+    training.cluster_runtime,
     serving.throughput,
     serving.pool_capacity,
     rollout.canary_stable_version,

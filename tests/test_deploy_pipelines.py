@@ -279,3 +279,17 @@ def test_cli_usage_errors(repo: Path) -> None:
     proc = run("deploy", "pipelines", repo, "--env", "nowhere", "--host", "http://x")
     assert proc.returncode == 2 and "unknown environment nowhere" in proc.stderr
     assert run("deploy", "pipelines", repo).returncode == 2  # --env is required
+
+
+def test_last_trained_model_removed(repo: Path, kfp: tuple[str, State]) -> None:
+    """An environment left without trained models still has its pipelines.json (no
+    entries), so its schedules are disabled too."""
+    host, state = kfp
+    from_output(repo, ENV, host, None, dry_run=False)
+    for model in ("recommender", "churn"):
+        (repo / "models" / f"{model}.yaml").unlink()
+    recompile(repo)
+    index = json.loads((repo / "deploy" / ENV / "pipelines.json").read_text())
+    assert index["pipelines"] == []
+    from_output(repo, ENV, host, None, dry_run=False)
+    assert state.live_runs() == [] and len(state.runs) == 1

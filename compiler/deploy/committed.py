@@ -104,8 +104,8 @@ def read(out: Path, env: str) -> Committed:
     if env not in envs:
         raise UsageError(f"unknown environment {env} in {out}", "environments: " + ", ".join(envs))
     rel = f"{env}/{INDEX}"
-    if rel not in manifest.outputs:  # an environment without trained models
-        return Committed(env, "api", None, None, manifest.source_commit, ())
+    if rel not in manifest.outputs:
+        raise OutputInvalid(f"{out / rel} is missing: compile with this modelkiln first")
     try:
         data = json.loads(_verified(out, manifest, rel))
         if data.get("schemaVersion") != SCHEMA_VERSION:

@@ -279,11 +279,11 @@ def from_output(
 
     committed = read(output_of(root), env)
     host = host or committed.host or os.environ.get("KF_PIPELINES_ENDPOINT")
+    if not host and not committed.pipelines:  # never had any: no KFP to ask
+        return [f"{env}: no trained models and no Kubeflow Pipelines host; nothing to do"]
     if not host:
         raise UsageError(
             f"no Kubeflow Pipelines host for {env}",
             "pass --host URL, or set the environment's pipelines.host in the Project",
         )
-    if not committed.pipelines:
-        return [f"{env}: no trained models; nothing to deploy"]
     return deploy(committed, host, namespace or committed.namespace, dry_run)

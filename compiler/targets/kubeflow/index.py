@@ -75,7 +75,7 @@ def index(env: EnvironmentPlan) -> dict[str, Any]:
 
 
 def render(env: EnvironmentPlan) -> dict[str, bytes]:
-    if not any(m.training is not None for m in env.models):
-        return {}
+    """Also for an environment without trained models: a deploy then disables the
+    schedules of the models it had (and still knows the environment's host)."""
     text = json.dumps(index(env), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return {f"{env.name}/{INDEX}": text.encode()}

@@ -176,8 +176,9 @@ def test_503_then_success(repo: Path, kfp: tuple[str, State]) -> None:
     host, state = kfp
     state.fail("POST", "/apis/v2beta1/pipelines/upload_version", 503)
     state.fail("GET", "/apis/v2beta1/recurringruns", 503)
-    from_output(repo, ENV, host, None, dry_run=False)
+    lines = from_output(repo, ENV, host, None, dry_run=False)
     assert not state.faults  # both were hit
+    assert sum("uploaded" in line for line in lines) == 2, lines  # each said once
     assert len(state.versions) == 2 and len(state.live_runs()) == 1
 
 

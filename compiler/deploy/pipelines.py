@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from compiler.deploy.committed import Committed, Desired
 from compiler.deploy.kfp_api import with_retries
@@ -33,6 +33,7 @@ PREFIX = "modelkiln:"
 MARKER = "Managed by modelkiln deploy pipelines; changes here are undone by the next deploy."
 PAGE = 100
 SOURCE_COMMIT = "source_commit"
+T = TypeVar("T")
 
 
 def run_name(env: str, model: str) -> str:
@@ -106,10 +107,11 @@ class Deploy:
         ids = [e.experiment_id for e in found if e.display_name == name]
         if ids or not create:
             return ids[0] if ids else None
-        self._did(f"experiment {name}: created")
-        return str(
-            self.client.create_experiment(name, MARKER, namespace=self.namespace).experiment_id
+        made = self._act(
+            f"experiment {name}: created",
+            lambda: self.client.create_experiment(name, MARKER, namespace=self.namespace),
         )
+        return str(made.experiment_id) if made is not None else None
 
     def _runs(self, experiment_id: str | None) -> list[Any]:
         if experiment_id is None:
@@ -127,9 +129,16 @@ class Deploy:
     def _say(self, text: str) -> None:
         self.lines.append(f"{self.committed.environment}: {text}")
 
-    def _did(self, text: str) -> None:
+    def _act(self, text: str, write: Callable[[], T]) -> T | None:
+        """A write to KFP, said once it succeeded (a retried step says it once); a dry run
+        only says it."""
         self.writes += 1
-        self._say(("would: " if self.dry_run else "") + text)
+        if self.dry_run:
+            self._say("would: " + text)
+            return None
+        done = write()
+        self._say(text)
+        return done
 
     def _ensure_pipeline(self, d: Desired) -> tuple[str | None, str | None]:
         """(pipeline id, version id); None for what a dry run would create."""
@@ -143,16 +152,15 @@ class Deploy:
                 f"{self.committed.environment} Application to sync, then run again",
             )
         if pid is None:
-            self._did(f"pipeline {d.pipeline}: created")
-            if not self.dry_run:
-                pid = self._create_pipeline(d)
+            pid = self._act(f"pipeline {d.pipeline}: created", partial(self._create_pipeline, d))
         if vid is None:
-            self._did(f"pipeline {d.pipeline}: version {d.version} uploaded")
-            if not self.dry_run:
-                assert pid is not None
-                vid = self.client.upload_pipeline_version(
+            made = self._act(
+                f"pipeline {d.pipeline}: version {d.version} uploaded",
+                lambda: self.client.upload_pipeline_version(
                     str(d.path), d.version, pipeline_id=pid, description=MARKER
-                ).pipeline_version_id
+                ),
+            )
+            vid = made.pipeline_version_id if made is not None else None
         return pid, vid
 
     def _create_pipeline(self, d: Desired) -> str:
@@ -200,12 +208,11 @@ class Deploy:
         mine = [r for r in live if r.display_name == name]
         keep = next((r for r in mine if self._current(r, d, ids[1])), None)
         if keep is None:
-            experiment_id = None if self.dry_run else experiment()
-            self._did(f"schedule {name}: created ({s.cron}, version {d.version})")
-            if not self.dry_run:
-                params = {**d.parameters, SOURCE_COMMIT: self.committed.source_commit or ""}
-                keep = self.client.create_recurring_run(
-                    experiment_id=experiment_id,
+            params = {**d.parameters, SOURCE_COMMIT: self.committed.source_commit or ""}
+            keep = self._act(
+                f"schedule {name}: created ({s.cron}, version {d.version})",
+                lambda: self.client.create_recurring_run(
+                    experiment_id=experiment(),
                     job_name=name,
                     description=f"{MARKER} Pipeline {d.pipeline}, version {d.version}.",
                     cron_expression=s.cron,
@@ -214,15 +221,17 @@ class Deploy:
                     params=params,
                     pipeline_id=ids[0],
                     version_id=ids[1],
-                )
+                ),
+            )
         for run in mine:
             if run is not keep:
                 self._disable(run, "superseded")
 
     def _disable(self, run: Any, why: str) -> None:
-        self._did(f"schedule {run.display_name}: disabled {run.recurring_run_id} ({why})")
-        if not self.dry_run:
-            self.client.disable_recurring_run(run.recurring_run_id)
+        self._act(
+            f"schedule {run.display_name}: disabled {run.recurring_run_id} ({why})",
+            partial(self.client.disable_recurring_run, run.recurring_run_id),
+        )
 
     def run(self) -> None:
         c = self.committed

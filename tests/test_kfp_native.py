@@ -151,3 +151,21 @@ def test_deploy_manages_only_schedules(tmp_path: Path, monkeypatch: pytest.Monke
         ]
         [run] = state.live_runs()
         assert run.pipeline_version_reference.pipeline_version_id.startswith("uid-recommender")
+
+
+@pytest.mark.parametrize(
+    ("model_version", "expected"),
+    [
+        ("5.1.0", "5.1.0-"),
+        ("1.0.0-RC.1+Build.7", "1.0.0-rc.1-build.7-"),
+        ("1.0.0-" + "a" * 300, "1.0.0-" + "a" * 94 + "-"),
+    ],
+)
+def test_version_names_fit_kfp(model_version: str, expected: str) -> None:
+    digest = sha256(b"pipeline")
+    name = version_name(model_version, digest)
+    assert name == expected + digest[:12]
+    # the CRD's versionName pattern, KFP's 127-character name column, and the object name
+    pattern = _schema("pipelineversion")["properties"]["spec"]["properties"]["versionName"]
+    assert re.match(pattern["pattern"], name) and len(name) <= 127
+    assert len(f"{'m' * 63}-{'e' * 63}-{name}") <= 253

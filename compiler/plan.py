@@ -247,6 +247,15 @@ class AlertingPlan:
 
 
 @dataclass(frozen=True)
+class PipelinesPlan:
+    """Where an environment's pipelines go: store api | kubernetes, KFP host, namespace."""
+
+    store: str = "api"
+    host: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     name: str
     namespace: str
@@ -262,6 +271,7 @@ class EnvironmentPlan:
     host_encryption: bool = False  # azure: host_encryption_enabled on the node pools
     state_backend: StateBackend | None = None  # Terraform's backend (docs/terraform.md)
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
+    pipelines: PipelinesPlan = field(default_factory=lambda: PipelinesPlan())
 
     def gpu_range(self) -> tuple[int, int]:
         return (
@@ -541,6 +551,9 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 host_encryption=cloud.host_encryption,
                 state_backend=env.terraform.backend,
                 alerting=alerting,
+                pipelines=PipelinesPlan(
+                    project.spec.pipelines.store, env.pipelines.host, env.pipelines.namespace
+                ),
             )
         )
     argocd = None

@@ -17,7 +17,7 @@ from compiler.deployment import (
     STANDARD_ON_CPU,
     CanaryPlan,
     DeploymentPlan,
-    canary_percent,
+    running_canary_percent,
     serving_rollout,
     storage_uri,
 )
@@ -27,6 +27,7 @@ from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
 from compiler.spec.project import DEFAULT_DRIFT_IMAGE, Environment, Monitoring
+from compiler.spec.state import StateBackend
 from compiler.spec.types import duration_seconds
 from compiler.validate.context import Entry, Specs
 
@@ -246,6 +247,15 @@ class AlertingPlan:
 
 
 @dataclass(frozen=True)
+class PipelinesPlan:
+    """Where an environment's pipelines go: store api | kubernetes, KFP host, namespace."""
+
+    store: str = "api"
+    host: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     name: str
     namespace: str
@@ -259,7 +269,9 @@ class EnvironmentPlan:
     project: str
     serving_mode: str = "standard"  # standard | knative
     host_encryption: bool = False  # azure: host_encryption_enabled on the node pools
+    state_backend: StateBackend | None = None  # Terraform's backend (docs/terraform.md)
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
+    pipelines: PipelinesPlan = field(default_factory=lambda: PipelinesPlan())
 
     def gpu_range(self) -> tuple[int, int]:
         return (
@@ -472,7 +484,7 @@ def _serving_plan(
         availability=serving.slo.availability,
         throughput_rps=serving.slo.throughput_rps,
         strategy=rollout.strategy,
-        canary_percent=canary_percent(serving),
+        canary_percent=running_canary_percent(spec),
         max_error_rate=rollback.max_error_rate if rollback else None,
         max_latency_p99_ms=rollback.max_latency_p99_ms if rollback else None,
         metrics=metrics,
@@ -546,7 +558,11 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 project=project.metadata.name,
                 serving_mode=env.serving.mode,
                 host_encryption=cloud.host_encryption,
+                state_backend=env.terraform.backend,
                 alerting=alerting,
+                pipelines=PipelinesPlan(
+                    project.spec.pipelines.store, env.pipelines.host, env.pipelines.namespace
+                ),
             )
         )
     argocd = None

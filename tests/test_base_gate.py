@@ -230,3 +230,23 @@ def test_a_symlink_in_place_of_a_rendered_file_fails(repo: Path) -> None:
     code, lines = gate(repo)
     assert code == 1
     assert any(line.startswith(f"changed  {rel}: not what model 'churn'") for line in lines), lines
+
+
+@pytest.mark.parametrize("example", ["multi-cloud", "quickstart"])
+def test_every_rendered_file_is_a_models_or_an_environments(example: str) -> None:
+    """What the gate relies on to tell whose a file is: a Model's files live under
+    <env>/models/<name>/, everything else is rendered with the environment (and so is
+    always re-rendered and checked)."""
+    from compiler.build import plan_repository
+    from compiler.output import model_of
+    from compiler.render import render, render_environments
+    from tests.conftest import EXAMPLES
+
+    plan = plan_repository(EXAMPLES / example).plan
+    assert plan is not None
+    every, own = render(plan, workers=1), render_environments(plan)
+    models = {(e.name, m.name) for e in plan.environments for m in e.models}
+    for path in every:
+        owner = model_of(path)
+        assert (path in own) != (owner is not None), path
+        assert owner is None or owner in models, path

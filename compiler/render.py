@@ -75,13 +75,14 @@ def _run(
     return [work(job) for job in _jobs(plan, 1, only_models)]
 
 
-def render_environments(plan: Plan) -> dict[str, bytes]:
-    """What belongs to an environment rather than a Model (cheap: rendered in-process)."""
+def render_environments(plan: Plan, terraform: bool = True) -> dict[str, bytes]:
+    """What belongs to an environment rather than a Model (cheap: rendered in-process);
+    terraform=False leaves out every <env>/terraform/."""
     from compiler.targets import environment
 
     files: dict[str, bytes] = {}
     for env in plan.environments:
-        files.update(environment.render(env, plan))
+        files.update(environment.render(env, plan, terraform))
     return files
 
 
@@ -118,12 +119,14 @@ def render_hashes(
     workers: int | None = None,
     parallel_from: int = PARALLEL_FROM,
     only_models: set[str] | None = None,
+    terraform: bool = True,
 ) -> dict[str, str]:
     """The sha256 of every file render_into would write, writing nothing (compile --check
     on a read-only checkout)."""
     from compiler.output import sha256
 
-    hashes = {rel: sha256(data) for rel, data in render_environments(plan).items()}
+    own = render_environments(plan, terraform)
+    hashes = {rel: sha256(data) for rel, data in own.items()}
     for part in _run(plan, _HashBatch(), workers, parallel_from, only_models):
         hashes.update(part)
     return dict(sorted(hashes.items()))

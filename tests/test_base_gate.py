@@ -250,3 +250,17 @@ def test_every_rendered_file_is_a_models_or_an_environments(example: str) -> Non
         owner = model_of(path)
         assert (path in own) != (owner is not None), path
         assert owner is None or owner in models, path
+
+
+def test_terraform_is_held_to_base_when_no_pool_changed(repo: Path) -> None:
+    """A Model change leaves terraform/ as BASE has it (it is rendered without the
+    Models), so it is not re-rendered, and a hand edit of it still fails."""
+    edit(repo / "models" / "churn.yaml", "version: 2.0.3", "version: 2.0.4")
+    assert run("compile", repo).returncode == 0
+    assert gate(repo)[0] == 0
+    main_tf = next((repo / OUT).glob("*/terraform/main.tf"))
+    main_tf.write_text(main_tf.read_text() + "# hand edit\n")
+    code, lines = gate(repo)
+    rel = main_tf.relative_to(repo / OUT).as_posix()
+    assert code == 1
+    assert any(line.startswith(f"changed  {rel}: edited by hand") for line in lines), lines

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.gitops.base_output import BaseOutput
-from compiler.gitops.changed import models_touched
+from compiler.gitops.changed import documents_touched, models_affected
 from compiler.load import PROJECT_FILE
 from compiler.output import MANIFEST, Manifest, carried_over, compiler_id, model_of, sha256
 from compiler.plan import Plan
+from compiler.targets.environment import TERRAFORM
 from compiler.validate.context import Specs
 
 
@@ -131,6 +132,16 @@ def _check_manifest(target: Path, expected: Manifest) -> list[str]:
     return []
 
 
+def _terraform(manifest: Manifest, plan: Plan) -> dict[str, str]:
+    """The compiled environments' terraform/ files that BASE's manifest lists."""
+    envs = {e.name for e in plan.environments}
+    return {
+        path: digest
+        for path, digest in manifest.outputs.items()
+        if path.split("/")[1:2] == [TERRAFORM] and path.split("/", 1)[0] in envs
+    }
+
+
 def check_against_base(
     root: Path,
     target: Path,
@@ -144,10 +155,15 @@ def check_against_base(
     from compiler.render import render_hashes
 
     result = GateResult(full_reason=_full_reason(base, base.specs, inputs))
+    terraform = True  # Terraform derives from the Project and the pools alone
     if result.full_reason is None:
-        result.rendered = models_touched(root, base.commit, specs, base.specs, base.prefix)
-    rendered = render_hashes(plan, only_models=result.rendered)
+        touched = documents_touched(root, base.commit, base.specs, base.prefix)
+        result.rendered = models_affected(specs, touched)
+        terraform = any(kind == "GpuPool" for kind, _ in touched)
+    rendered = render_hashes(plan, only_models=result.rendered, terraform=terraform)
     keep = carried_over(base.manifest, plan, result.rendered)
+    if not terraform and base.manifest is not None:
+        keep.update(_terraform(base.manifest, plan))
     listed = set(base.manifest.outputs) if base.manifest else set()
     scope = (listed | set(rendered)) - set(keep)
     result.outputs = {**keep, **rendered}

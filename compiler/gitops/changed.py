@@ -71,6 +71,25 @@ def models_touched(
     when the Project changed (every Model). prefix: root's path in its repository."""
     if PROJECT_FILE in files:
         return None
+    return models_affected(specs, documents_touched(root, ref, files, prefix))
+
+
+def models_affected(specs: Specs, touched: set[tuple[str, str]]) -> set[str]:
+    """The Models that changed documents (kind, name) affect: their own, or a data source
+    or pool they use."""
+    sources = {name for kind, name in touched if kind == "DataSource"}
+    pools = {name for kind, name in touched if kind == "GpuPool"}
+    models = {name for kind, name in touched if kind == "Model"}
+    if sources or pools:
+        models |= _users(specs, sources, pools)
+    return {m for m in models if m in specs.models}
+
+
+def documents_touched(
+    root: Path, ref: str, files: list[str], prefix: str | None = None
+) -> set[tuple[str, str]]:
+    """(kind, name) of every document that changed files changed since REF: only those
+    that changed, not their neighbours in the same file."""
     touched: set[tuple[str, str]] = set()
     if prefix is None:
         prefix = git(root, "rev-parse", "--show-prefix").strip()
@@ -79,14 +98,8 @@ def models_touched(
         now = _documents(_read_spec(spec_root, rel))
         old_text = git_or_none(root, "show", f"{ref}:{prefix}{rel}")  # None: REF has no such file
         before = _documents(old_text) if old_text is not None else {}
-        # only the documents that changed, not their neighbours in the same file
         touched |= {key for key in now.keys() | before.keys() if now.get(key) != before.get(key)}
-    sources = {name for kind, name in touched if kind == "DataSource"}
-    pools = {name for kind, name in touched if kind == "GpuPool"}
-    models = {name for kind, name in touched if kind == "Model"}
-    if sources or pools:
-        models |= _users(specs, sources, pools)
-    return {m for m in models if m in specs.models}
+    return touched
 
 
 def _users(specs: Specs, sources: set[str], pools: set[str]) -> set[str]:

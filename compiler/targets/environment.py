@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from compiler.plan import EnvironmentPlan, Plan
@@ -30,7 +31,12 @@ def kustomization(env: EnvironmentPlan, extra: tuple[str, ...] = ()) -> dict[str
     }
 
 
-def render(env: EnvironmentPlan, plan: Plan) -> dict[str, bytes]:
+TERRAFORM = "terraform"  # <env>/terraform/: from the environment and its pools alone
+
+
+def render(env: EnvironmentPlan, plan: Plan, terraform: bool = True) -> dict[str, bytes]:
+    """terraform=False: without <env>/terraform/ (the drift gate keeps BASE's when no pool
+    and not the Project changed)."""
     from compiler.targets.serving.alertmanager import FILE, alertmanager_config
     from compiler.targets.training import runtime
 
@@ -56,6 +62,8 @@ def render(env: EnvironmentPlan, plan: Plan) -> dict[str, bytes]:
     from compiler.targets.terraform import render_environment
 
     files.update(index.render(env))  # read by `deploy pipelines`, not by Argo CD
-
-    files.update(render_environment(env))
+    if terraform:
+        # without the Models, so that Terraform cannot depend on them: a Model's change
+        # leaves terraform/ as it was (what the drift gate relies on)
+        files.update(render_environment(dataclasses.replace(env, models=())))
     return files

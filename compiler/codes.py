@@ -110,6 +110,13 @@ CODES: dict[str, Code] = {
     "MK343": Code("drift-reference", "No reference data the drift job can read."),
     "MK344": Code("drift-columns", "monitoring.drift.columns repeats a name or lacks a feature."),
     "MK345": Code("logger-batch", "batchInterval is set, but batchSize is 1."),
+    "MK360": Code(
+        "quota-exceeded", "A GPU workload asks for more than its team's Kueue quota allows."
+    ),
+    "MK361": Code("no-quota", "A GPU workload's team has no quota on its pool in the environment."),
+    "MK362": Code("quota-unknown-pool", "quotas name a GpuPool that does not exist."),
+    "MK363": Code("quota-overcommit", "The teams' GPU quotas add up to more than the pool holds."),
+    "MK364": Code("borrowing-limit-without-cohort", "borrowingLimit without quotas.borrowing."),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),

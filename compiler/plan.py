@@ -21,6 +21,7 @@ from compiler.deployment import (
     storage_uri,
 )
 from compiler.drift import DriftPlan, drift_plan
+from compiler.quota_plan import KueuePlan, kueue_plan, with_queues
 from compiler.serving_metrics import MetricsPlan, resolve
 from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
@@ -250,6 +251,7 @@ class EnvironmentPlan:
     project: str
     serving_mode: str = "standard"  # standard | knative
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
+    kueue: KueuePlan | None = None  # Project quotas in this environment (compiler/quota_plan.py)
 
     def gpu_range(self) -> tuple[int, int]:
         return (
@@ -497,6 +499,8 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                     pools[plan.name] = plan
         views = sorted(specs.views_in(env.name), key=lambda v: v.name)
         models = tuple(_model_plan(specs, v.name, v.spec, env, pools) for v in views)
+        kueue = kueue_plan(project.spec.quotas, env.name, env.cloud.provider, pools)
+        models = with_queues(models, kueue, env.serving.mode)
         cloud = env.cloud
         ids = {
             "project": cloud.project,
@@ -518,6 +522,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 project=project.metadata.name,
                 serving_mode=env.serving.mode,
                 alerting=alerting,
+                kueue=kueue,
             )
         )
     argocd = None

@@ -32,7 +32,12 @@ def render(env: EnvironmentPlan, plan: Plan) -> dict[str, bytes]:
     routes = alertmanager_config(env)
     if routes is not None:  # rollback alerts, routed to the Project's receiver
         files[f"{env.name}/{FILE}"] = yamlout.dump(routes, header=HEADER)
-    extra = (FILE,) if routes is not None else ()
+    extra: tuple[str, ...] = (FILE,) if routes is not None else ()
+    from compiler.targets.kueue import render_environment as render_kueue
+
+    kueue = render_kueue(env)  # quotas: kueue/ and its own kustomization
+    files.update(kueue)
+    extra += ("kueue",) if kueue else ()
     files[f"{env.name}/kustomization.yaml"] = yamlout.dump(kustomization(env, extra), header=HEADER)
     if plan.argocd is not None:
         from compiler.targets.argocd import application

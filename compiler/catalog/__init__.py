@@ -1,5 +1,6 @@
 """The built-in accelerator catalog (accelerators.json): per cloud, identifiers, machine
-types with their GPU counts, GPU memory, node labels and dated on-demand prices."""
+types with their GPU counts and shapes (vCPUs, memory), GPU memory, node labels and dated
+on-demand prices."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ HOURS_PER_MONTH = 730  # the cloud providers' own convention for monthly estimat
 
 
 @dataclass(frozen=True)
+class MachineShape:
+    """A machine type's vCPUs and memory, as the cloud states them (GiB on AWS and Azure,
+    GB as Google writes it on GCP; docs/catalog.md)."""
+
+    vcpus: int
+    memory_gib: float
+
+
+@dataclass(frozen=True)
 class Offering:
     accelerator: str
     cloud: str
@@ -21,12 +31,18 @@ class Offering:
     machine_types: tuple[tuple[str, int], ...]  # (name, gpus), in order of preference
     usd_per_gpu_hour: float
     price_read_on: str
+    # (name, shape) for every machine type above, same order; a tuple keeps Offering hashable
+    machine_shapes: tuple[tuple[str, MachineShape], ...] = ()
 
     def default_machine_type(self, gpus: int) -> str | None:
         return next((name for name, n in self.machine_types if n == gpus), None)
 
     def gpus_of(self, machine_type: str) -> int | None:
         return next((n for name, n in self.machine_types if name == machine_type), None)
+
+    def machine_shape(self, machine_type: str) -> MachineShape | None:
+        """vCPUs and memory of a listed machine type, or None when it is not listed."""
+        return next((s for name, s in self.machine_shapes if name == machine_type), None)
 
 
 @cache
@@ -54,6 +70,10 @@ def offering(accelerator: str, cloud: str) -> Offering | None:
         machine_types=tuple((m["name"], int(m["gpus"])) for m in entry["machineTypes"]),
         usd_per_gpu_hour=float(entry["usdPerGpuHour"]),
         price_read_on=entry["priceReadOn"],
+        machine_shapes=tuple(
+            (m["name"], MachineShape(vcpus=int(m["vcpus"]), memory_gib=float(m["memoryGiB"])))
+            for m in entry["machineTypes"]
+        ),
     )
 
 

@@ -94,9 +94,8 @@ def cluster_queue_name(env: str, team: str) -> str:
 def machine_shape(accelerator: str, cloud: str, machine_type: str) -> tuple[int, float] | None:
     """(vCPUs, memory GiB) of the machine type, from the catalog."""
     offer = catalog.offering(accelerator, cloud)
-    shape_of = getattr(offer, "machine_shape", None)
-    shape = shape_of(machine_type) if shape_of is not None else None
-    return None if shape is None else (int(shape.vcpus), float(shape.memory_gib))
+    shape = offer.machine_shape(machine_type) if offer is not None else None
+    return None if shape is None else (shape.vcpus, shape.memory_gib)
 
 
 def amounts(

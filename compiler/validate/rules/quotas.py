@@ -213,21 +213,23 @@ def _check(
     quota = quotas.teams[owner][env][pool]
     others = [a for t, a in shares.items() if t != owner]
     most = usable(shares[owner], others, quota.borrowing_limit, quotas.borrowing)
-    for resource, label in RESOURCES:
-        need = each.of(resource) * pods
-        if need <= most.of(resource):
-            continue
-        how = "nominal" if not quotas.borrowing else "nominal plus what it may borrow"
-        yield _locate(
-            view,
-            section,
-            "MK360",
-            f"{work} asks for {_show(resource, need)} {label} ({pods} × "
-            f"{_show(resource, each.of(resource))}) on GpuPool '{pool}' in environment '{env}', "
-            f"but team '{owner}' may use at most {_show(resource, most.of(resource))} there "
-            f"({how}): Kueue would never admit it",
-            f"raise quotas.teams.{owner}.{env}.{pool}, or ask for less",
-        )
+    over = [(r, label) for r, label in RESOURCES if each.of(r) * pods > most.of(r)]
+    if not over:
+        return
+    asks = ", ".join(
+        f"{_show(r, each.of(r) * pods)} {label} ({pods} × {_show(r, each.of(r))})"
+        for r, label in over
+    )
+    allowed = ", ".join(f"{_show(r, most.of(r))} {label}" for r, label in over)
+    how = "nominal" if not quotas.borrowing else "nominal plus what it may borrow"
+    yield _locate(
+        view,
+        section,
+        "MK360",
+        f"{work} asks for {asks} on GpuPool '{pool}' in environment '{env}', but team "
+        f"'{owner}' may use at most {allowed} there ({how}): Kueue would never admit it",
+        f"raise quotas.teams.{owner}.{env}.{pool}, or ask for less",
+    )
 
 
 def _show(resource: str, value: Decimal) -> str:

@@ -47,8 +47,8 @@ def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
 def queue_labels(serving: ServingPlan) -> dict[str, str]:
     """Kueue's queue and priority labels (Project quotas.servingQueues). KServe copies the
     InferenceService's metadata.labels to the predictor Deployment and its pod template
-    (kserve v0.20 pkg/controller/v1beta1/inferenceservice/components/predictor.go:501-522,
-    reconcilers/deployment/deployment_reconciler.go:140-155); Kueue's deployment webhook
+    (kserve v0.20.0 pkg/controller/v1beta1/inferenceservice/components/predictor.go:498-507,
+    reconcilers/deployment/deployment_reconciler.go:140-158); Kueue's deployment webhook
     copies both labels to the pod template (kueue v0.19.2
     pkg/controller/jobs/deployment/deployment_webhook.go:95-104), and its pod integration
     admits each pod."""

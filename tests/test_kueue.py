@@ -238,7 +238,8 @@ def test_knative_environments_and_cpu_workloads_are_not_queued() -> None:
             if t is not None and not t.gpus:
                 assert t.queue is None
     prod_eu = next(e for e in plan.environments if e.name == "prod-eu")
-    assert [m.training.queue for m in prod_eu.models if m.name == "recommender"] == ["growth-ml"]
+    queues = [m.training.queue for m in prod_eu.models if m.training and m.name == "recommender"]
+    assert queues == ["growth-ml"]
 
 
 def test_cpu_and_memory_derive_from_the_machine_shape() -> None:

@@ -138,6 +138,9 @@ def _demand(specs: Specs, view: ModelView, section: str) -> tuple[str, int, Amou
     if part is None or part.resources.pool is None or not gpus:
         return None
     res = part.resources
+    pool = specs.pools.get(res.pool)
+    if pool is not None and gpus > pool.obj.spec.gpus_per_node:
+        return None  # a pod larger than a node: MK305's to report
     if section == "training":
         pods = res.nodes
     else:

@@ -250,6 +250,7 @@ class EnvironmentPlan:
     images: StepImages
     project: str
     serving_mode: str = "standard"  # standard | knative
+    host_encryption: bool = False  # azure: host_encryption_enabled on the node pools
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
     kueue: KueuePlan | None = None  # Project quotas in this environment (compiler/quota_plan.py)
 
@@ -521,6 +522,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 images=steps,
                 project=project.metadata.name,
                 serving_mode=env.serving.mode,
+                host_encryption=cloud.host_encryption,
                 alerting=alerting,
                 kueue=kueue,
             )

@@ -33,7 +33,7 @@ from compiler.targets.terraform import (
     render_environment,
     resource_label,
 )
-from tests.conftest import UPSTREAM
+from tests.conftest import UPSTREAM, copy_example
 from tests.kfp_helpers import files_of, plan_of, yaml_docs
 
 EXAMPLES = ("multi-cloud", "quickstart")
@@ -66,7 +66,18 @@ def all_environments() -> list[tuple[str, EnvironmentPlan]]:
     return [(example, env) for example in EXAMPLES for env in environments(example)]
 
 
-ENV_IDS = [f"{example}/{env.name}" for example, env in all_environments()]
+def host_encrypted() -> list[tuple[str, EnvironmentPlan]]:
+    """The examples' Azure environments with the Project flag cloud.hostEncryption on (the
+    flag's way from the YAML to the plan is test_host_encryption_flag_reaches_the_pools)."""
+    return [
+        (f"{example}+hostEncryption", dataclasses.replace(env, host_encryption=True))
+        for example, env in all_environments()
+        if env.provider == "azure"
+    ]
+
+
+RENDERED = all_environments() + host_encrypted()
+RENDERED_IDS = [f"{example}/{env.name}" for example, env in RENDERED]
 
 
 def write(files: dict[str, bytes], root: Path) -> Path:
@@ -188,7 +199,7 @@ def rendered(example: str) -> dict[str, dict[str, bytes]]:
 # --- (a) fmt and Terraform's loader ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("example", "env"), all_environments(), ids=ENV_IDS)
+@pytest.mark.parametrize(("example", "env"), RENDERED, ids=RENDERED_IDS)
 def test_fmt_clean_and_terraform_loads(example: str, env: EnvironmentPlan, tmp_path: Path) -> None:
     files = render_environment(env)
     assert sorted(files) == sorted(f"{env.name}/terraform/{name}" for name in FILES)
@@ -338,7 +349,7 @@ REFERENCE = re.compile(
 )
 
 
-@pytest.mark.parametrize(("example", "env"), all_environments(), ids=ENV_IDS)
+@pytest.mark.parametrize(("example", "env"), RENDERED, ids=RENDERED_IDS)
 def test_resources_match_provider_schemas(example: str, env: EnvironmentPlan) -> None:
     known = schemas()
     problems: list[str] = []
@@ -370,6 +381,95 @@ def test_resources_match_provider_schemas(example: str, env: EnvironmentPlan) ->
             if not resolve(known[rtype], steps):
                 problems.append(f"{path}: {match.group()} is not in the {rtype} schema")
     assert not problems, "\n".join(problems)
+
+
+# --- (b2) hardened node pools -----------------------------------------------------------------
+# What checkov asks of them is tests/test_checkov.py; here, what each cloud does with them.
+
+
+def attributes(block: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in block.items() if k != "__is_block__"}
+
+
+def pool_bodies_of(provider: str) -> list[dict[str, Any]]:
+    bodies = [
+        body
+        for _, env in all_environments()
+        if env.provider == provider
+        for body in pool_bodies(env, render_environment(env))
+    ]
+    assert bodies, provider
+    return bodies
+
+
+def test_gke_pools_are_hardened() -> None:
+    for body in pool_bodies_of("gcp"):
+        assert [attributes(b) for b in body["management"]] == [
+            {"auto_repair": True, "auto_upgrade": True}
+        ]
+        config = body["node_config"][0]
+        assert [attributes(b) for b in config["shielded_instance_config"]] == [
+            {"enable_secure_boot": True, "enable_integrity_monitoring": True}
+        ]
+        assert [literal(b["mode"]) for b in config["workload_metadata_config"]] == ["GKE_METADATA"]
+        # Secure Boot admits only signed kernel modules: GKE's own driver installer (on the
+        # default Container-Optimized OS image) loads Google-signed NVIDIA modules; a driver
+        # the user builds (INSTALLATION_DISABLED + GPU Operator) would be refused at boot.
+        driver = config["guest_accelerator"][0]["gpu_driver_installation_config"][0]
+        assert literal(driver["gpu_driver_version"]) in ("DEFAULT", "LATEST")
+        assert "image_type" not in config  # GKE's default: COS_CONTAINERD
+
+
+def test_eks_node_groups_keep_the_imdsv2_only_default() -> None:
+    """No launch template: EKS makes one whose instances of an AL2023 AMI require IMDSv2
+    tokens with a PUT hop limit of 1 (EKS User Guide, al2023.html; docs/terraform.md). A
+    launch_template or remote_access block, or another AMI family, would change that."""
+    for body in pool_bodies_of("aws"):
+        assert re.fullmatch(r'"AL2023_(x86_64|ARM_64)_NVIDIA"', body["ami_type"]), body["ami_type"]
+        assert "launch_template" not in body and "remote_access" not in body
+
+
+def test_aks_host_encryption_follows_the_flag() -> None:
+    for body in pool_bodies_of("azure"):
+        assert "host_encryption_enabled" not in body  # off by default: it needs a feature
+    for _, env in host_encrypted():
+        for body in pool_bodies(env, render_environment(env)):
+            assert body["host_encryption_enabled"] is True
+
+
+def test_host_encryption_flag_reaches_the_pools(tmp_path: Path) -> None:
+    """cloud.hostEncryption in the Project YAML -> the plan -> every AKS pool, and no other."""
+    project = copy_example(tmp_path, "multi-cloud")
+    path = project / "modelkiln.yaml"
+    text = path.read_text()
+    assert text.count("region: westeurope}") == 1
+    on = "region: westeurope, hostEncryption: true}"
+    path.write_text(text.replace("region: westeurope}", on))
+    for env in plan_of(str(project)).environments:
+        assert env.host_encryption == (env.provider == "azure")
+        main = render_environment(env)[f"{env.name}/terraform/main.tf"].decode()
+        assert main.count("host_encryption_enabled = true") == (
+            len(env.pools) if env.provider == "azure" else 0
+        )
+
+
+def test_the_schema_walk_checks_the_hardening_blocks() -> None:
+    """test_resources_match_provider_schemas is not vacuous for the new blocks: a misspelt
+    attribute, a missing required one and a repeated block each fail it."""
+    schema = schemas()["google_container_node_pool"]
+    body = pool_bodies_of("gcp")[0]
+    assert check_block(schema, body, "p.x") == []
+    config = body["node_config"][0]
+    shielded = config["shielded_instance_config"][0]
+    shielded["enable_secureboot"] = shielded.pop("enable_secure_boot")
+    del config["workload_metadata_config"][0]["mode"]
+    body["management"] = body["management"] * 2
+    problems = check_block(schema, body, "p.x")
+    assert problems == [
+        "p.x.management: 2 blocks, at most 1",
+        "p.x.node_config[0].shielded_instance_config[0].enable_secureboot: no such attribute",
+        "p.x.node_config[0].workload_metadata_config[0].mode: required attribute missing",
+    ]
 
 
 # --- (c) injection ----------------------------------------------------------------------------

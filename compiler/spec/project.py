@@ -40,6 +40,13 @@ class Cloud(Strict):
     account: Line | None = Field(default=None, description="AWS account id (aws).")
     subscription: Line | None = Field(default=None, description="Azure subscription id.")
     resource_group: Line | None = Field(default=None, description="Azure resource group.")
+    host_encryption: bool = Field(
+        default=False,
+        description="Azure: the GPU node pools encrypt their VM host (temp disks, OS and data "
+        "disk caches; host_encryption_enabled). Needs the subscription feature "
+        "Microsoft.Compute/EncryptionAtHost registered and a VM size that supports it; "
+        "changing it replaces the node pools (docs/terraform.md).",
+    )
 
     @field_validator("region")
     @classmethod
@@ -58,6 +65,8 @@ class Cloud(Strict):
         needed = PROVIDER_FIELDS[self.provider]
         missing = [f for f in needed if not given[f]]
         foreign = [f for f, v in given.items() if v is not None and f not in needed]
+        if "host_encryption" in self.model_fields_set and self.provider != "azure":
+            foreign.append("hostEncryption")  # an AKS setting: written elsewhere, a copy-paste
         if missing or foreign:
             parts = []
             if missing:

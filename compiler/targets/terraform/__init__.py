@@ -204,6 +204,7 @@ def render_environment(env: EnvironmentPlan) -> dict[str, bytes]:
         "account": ids.get("account"),
         "subscription": ids.get("subscription"),
         "resource_group": ids.get("resourceGroup"),
+        "host_encryption": env.host_encryption,
         "pools": _pool_views(env),
     }
     templates = environment()

@@ -10,6 +10,12 @@ resource "google_container_node_pool" "h100-train" {
     total_max_node_count = 2
   }
 
+  # GKE recreates unhealthy nodes and keeps them on the control plane's version
+  management {
+    auto_repair  = true
+    auto_upgrade = true
+  }
+
   node_config {
     machine_type = "a3-highgpu-8g"
     disk_size_gb = 1000
@@ -26,6 +32,17 @@ resource "google_container_node_pool" "h100-train" {
       gpu_driver_installation_config {
         gpu_driver_version = "DEFAULT"
       }
+    }
+
+    # Secure Boot admits the GKE-installed driver: it is signed (docs/terraform.md)
+    shielded_instance_config {
+      enable_secure_boot          = true
+      enable_integrity_monitoring = true
+    }
+
+    # pods see the GKE metadata server, not the node's credentials (needs Workload Identity)
+    workload_metadata_config {
+      mode = "GKE_METADATA"
     }
 
     taint {
@@ -52,6 +69,12 @@ resource "google_container_node_pool" "l4-serve" {
     total_max_node_count = 24
   }
 
+  # GKE recreates unhealthy nodes and keeps them on the control plane's version
+  management {
+    auto_repair  = true
+    auto_upgrade = true
+  }
+
   node_config {
     machine_type = "g2-standard-4"
     spot         = false
@@ -67,6 +90,17 @@ resource "google_container_node_pool" "l4-serve" {
       gpu_driver_installation_config {
         gpu_driver_version = "DEFAULT"
       }
+    }
+
+    # Secure Boot admits the GKE-installed driver: it is signed (docs/terraform.md)
+    shielded_instance_config {
+      enable_secure_boot          = true
+      enable_integrity_monitoring = true
+    }
+
+    # pods see the GKE metadata server, not the node's credentials (needs Workload Identity)
+    workload_metadata_config {
+      mode = "GKE_METADATA"
     }
 
     taint {

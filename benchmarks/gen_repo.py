@@ -106,7 +106,7 @@ spec:
       version: "2026-10-01"
   training:
     image: ghcr.io/bench/model-{i:04d}:1.0.{i}
-    command: [python, -m, train]
+    command: [torchrun, -m, train]
     args: [--epochs, "10"]
     hyperparameters: {{lr: 0.001, batchSize: 256}}
     env: {{LOG_LEVEL: info}}

@@ -110,6 +110,17 @@ CODES: dict[str, Code] = {
     "MK343": Code("drift-reference", "No reference data the drift job can read."),
     "MK344": Code("drift-columns", "monitoring.drift.columns repeats a name or lacks a feature."),
     "MK345": Code("logger-batch", "batchInterval is set, but batchSize is 1."),
+    "MK350": Code("training-reserved-env", "A training env name is a reserved PET_* variable."),
+    "MK351": Code(
+        "torchrun-command", "Several processes per node, but the command does not start torchrun."
+    ),
+    "MK352": Code("torchrun-option", "--nproc-per-node or --nnodes is set; modelkiln sets them."),
+    "MK353": Code("processes-exceed-gpus", "More processes per node than GPUs per node."),
+    "MK354": Code("shm-exceeds-memory", "shmSize is larger than the memory request."),
+    "MK355": Code(
+        "cluster-training-runtime",
+        "Warning: a ClusterTrainingRuntime may retry failed jobs beyond 1 + retries attempts.",
+    ),
     "MK360": Code(
         "quota-exceeded", "A GPU workload asks for more than its team's Kueue quota allows."
     ),

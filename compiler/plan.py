@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import catalog
+from compiler import training as training_values
 from compiler.costs import PoolCost, pool_cost
 from compiler.deployment import (
     STANDARD_ON_CPU,
@@ -117,6 +118,14 @@ class TrainingPlan:
     # kueue.x-k8s.io/queue-name and kueue.x-k8s.io/priority-class labels (None: no Kueue)
     queue: str | None = None
     priority_class: str | None = None
+    # compiler/training.py: torchrun processes per node, /dev/shm, how the job is launched
+    processes_per_node: int = 1
+    shm: bool = False
+    shm_size: str | None = None  # sizeLimit of /dev/shm; None: bounded by the pod's memory
+    run_as_non_root: bool = False
+    launched: bool = False  # a TrainJob / PyTorchJob, not the pipeline's own step
+    backend: str = "trainer"  # trainer (TrainJob) | pytorchjob
+    runtime: str | None = None  # a ClusterTrainingRuntime; None: modelkiln's TrainingRuntime
 
     @property
     def placement(self) -> Placement:
@@ -361,6 +370,8 @@ def _model_plan(
     if spec.training is not None:
         t = spec.training
         pool = pools.get(t.resources.pool) if t.resources.pool else None
+        gpus = specs.gpus_of(t.resources)
+        setting = project.spec.training
         training = TrainingPlan(
             image=t.image,
             command=tuple(t.command or ()),
@@ -369,7 +380,7 @@ def _model_plan(
             env=tuple(sorted(t.env.items())),
             secrets=tuple(Secret(s.name, s.key, s.env) for s in t.secrets),
             pool=pool,
-            gpus=specs.gpus_of(t.resources),
+            gpus=gpus,
             nodes=t.resources.nodes,
             cpu=t.resources.cpu,
             memory=t.resources.memory,
@@ -377,6 +388,13 @@ def _model_plan(
             timeout_seconds=int(duration_seconds(t.timeout)) if t.timeout else None,
             retries=t.retries,
             schedule=t.schedule,
+            processes_per_node=training_values.processes_per_node(t, gpus),
+            shm=training_values.has_shm(t, gpus),
+            shm_size=training_values.shm_size(t, setting),
+            run_as_non_root=t.run_as_non_root,
+            launched=training_values.launched(setting, t.resources.nodes, gpus),
+            backend=setting.backend,
+            runtime=setting.runtime,
         )
     evaluation = None
     if spec.evaluation is not None:

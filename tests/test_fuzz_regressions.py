@@ -97,8 +97,8 @@ MUTATIONS: list[Mutation] = [
     (
         "surrogate-in-command",
         MODEL,
-        "command: [python, -m, fraud.train]",
-        'command: [python, -m, "fraud.train\\ud800"]',
+        "command: [torchrun, -m, fraud.train]",
+        'command: [torchrun, -m, "fraud.train\\ud800"]',
         "MK219",
         "",
     ),

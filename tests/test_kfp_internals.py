@@ -174,6 +174,16 @@ def _by_helpers(task: Any, env: EnvironmentPlan, model: ModelPlan) -> Any:
         )
     if training.timeout_seconds:
         kubernetes.set_timeout(task, training.timeout_seconds)
+    if training.shm:
+        kubernetes.empty_dir_mount(
+            task, "dshm", "/dev/shm", medium="Memory", size_limit=training.shm_size
+        )
+    if training.run_as_non_root:
+        kubernetes.set_security_context(task, run_as_non_root=True)
+    if training.gpus and training.queue:
+        kubernetes.add_pod_label(task, "kueue.x-k8s.io/queue-name", training.queue)
+    if training.gpus and training.priority_class:
+        kubernetes.add_pod_label(task, "kueue.x-k8s.io/priority-class", training.priority_class)
     by_secret: dict[str, dict[str, str]] = defaultdict(dict)
     for secret in training.secrets:
         by_secret[secret.name][secret.key] = secret.env
@@ -244,3 +254,26 @@ def test_hand_built_secrets_equal_the_helpers_with_several_keys_and_secrets() ->
     ours_message, _ = _messages(ours, theirs)
     assert [s.secret_name for s in ours_message.secret_as_env] == ["aws", "wandb"]
     assert len(ours_message.tolerations) == len(training.placement.tolerations) >= 2
+
+
+@pytest.mark.parametrize("shm_size", ["64Gi", None])
+def test_hand_built_shm_security_and_kueue_equal_the_helpers(shm_size: str | None) -> None:
+    """/dev/shm (kfp.kubernetes.empty_dir_mount), runAsNonRoot (set_security_context) and
+    Kueue's labels (add_pod_label) as the helpers write them, with and without a sizeLimit."""
+    env = next(e for e in plan_of("quickstart").environments if e.name == "prod")
+    model = next(m for m in env.models if m.training is not None and m.training.gpus)
+    assert model.training is not None
+    training = dataclasses.replace(
+        model.training,
+        shm_size=shm_size,
+        run_as_non_root=True,
+        queue="team-risk",
+        priority_class="batch",
+    )
+    ours, theirs = _configs(env, dataclasses.replace(model, training=training))
+    assert ours == theirs
+    message, _ = _messages(ours, theirs)
+    assert [m.mount_path for m in message.empty_dir_mounts] == ["/dev/shm"]
+    assert message.empty_dir_mounts[0].HasField("size_limit") == (shm_size is not None)
+    assert message.security_context.run_as_non_root is True
+    assert message.pod_metadata.labels["kueue.x-k8s.io/queue-name"] == "team-risk"

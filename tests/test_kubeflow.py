@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from google.protobuf import json_format, struct_pb2
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
@@ -13,7 +13,6 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from compiler.plan import GPU_RESOURCE, POOL_LABEL
 from compiler.render import render
-from tests.conftest import UPSTREAM
 from tests.kfp_helpers import files_of, pipeline_docs, plan_of, yaml_docs
 
 EXAMPLES = ["quickstart", "multi-cloud"]
@@ -81,7 +80,7 @@ def test_train_executor_matches_spec_and_pool() -> None:
     assert env_vars["MODELKILN_STORAGE_URI"] == "gs://acme-models/fraud-detector/3.2.0"
     # the user's command and args reach the image unchanged, hyperparameters follow
     args = container["args"]
-    assert args[3:8] == ["python", "-m", "fraud.train", "--epochs", "20"]
+    assert args[3:8] == ["torchrun", "-m", "fraud.train", "--epochs", "20"]
     assert "--lr" in args and "--batchSize" in args
 
 
@@ -121,8 +120,28 @@ def test_steps_in_order() -> None:
     )
 
 
-def test_distributed_training_renders_a_valid_pytorchjob() -> None:
+def test_distributed_training_renders_a_trainjob_the_pipeline_launches() -> None:
     files = files_of("multi-cloud")
+    job = yaml_docs(files["prod-us/models/recommender/training/trainjob.yaml"])[0]
+    trainer = job["spec"]["trainer"]
+    assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 8
+    assert trainer["resourcesPerNode"]["limits"][GPU_RESOURCE] == 8
+    patch = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]
+    pod = patch["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {POOL_LABEL: "h100-train"}
+    spec, _ = pipeline_docs("multi-cloud")["prod-us/models/recommender/pipeline.yaml"]
+    task = spec["root"]["dag"]["tasks"]["launch-training-job"]
+    embedded = json.loads(task["inputs"]["parameters"]["manifest"]["runtimeValue"]["constant"])
+    assert embedded == job
+    assert task["taskInfo"]["name"] == "train (TrainJob)"
+    # staging overrides nodes to 1: trained by the pipeline's own step there
+    assert not [p for p in files if p.startswith("staging/models/recommender/training/")]
+
+
+def test_legacy_backend_renders_a_pytorchjob(tmp_path: Path) -> None:
+    from tests.training_helpers import variant_files
+
+    files = variant_files("multi-cloud", "pytorchjob", tmp_path)
     job = yaml_docs(files["prod-us/models/recommender/training/pytorchjob.yaml"])[0]
     replicas = job["spec"]["pytorchReplicaSpecs"]
     assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] == 1
@@ -130,20 +149,10 @@ def test_distributed_training_renders_a_valid_pytorchjob() -> None:
     assert pod["nodeSelector"] == {POOL_LABEL: "h100-train"}
     assert pod["containers"][0]["resources"]["limits"][GPU_RESOURCE] == 8
     assert job["spec"]["nprocPerNode"] == "8"
-    spec, _ = pipeline_docs("multi-cloud")["prod-us/models/recommender/pipeline.yaml"]
+    assert not [p for p in files if p.endswith("trainjob.yaml") or "/training/runtime" in p]
+    spec, _ = yaml_docs(files["prod-us/models/recommender/pipeline.yaml"])
     launcher = spec["root"]["dag"]["tasks"]["launch-training-job"]["inputs"]["parameters"]
-    embedded = json.loads(launcher["manifest"]["runtimeValue"]["constant"])
-    assert embedded == job
-    # staging overrides nodes to 1: no PyTorchJob there
-    assert "staging/models/recommender/training/pytorchjob.yaml" not in files
-
-
-def test_pytorchjob_passes_upstream_crd_schema() -> None:
-    schema = json.loads((UPSTREAM / "kubeflow" / "pytorchjob.v1.strict.schema.json").read_text())
-    jobs = [p for p in files_of("multi-cloud") if p.endswith("pytorchjob.yaml")]
-    assert jobs
-    for path in jobs:
-        jsonschema.validate(yaml_docs(files_of("multi-cloud")[path])[0], schema)
+    assert json.loads(launcher["manifest"]["runtimeValue"]["constant"]) == job
 
 
 def test_serving_only_model_has_no_pipeline() -> None:
@@ -215,7 +224,7 @@ def test_training_without_command_runs_the_image_entrypoint(tmp_path: Any) -> No
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLES / "quickstart", repo)
     model = repo / "models" / "fraud-detector.yaml"
-    model.write_text(model.read_text().replace("    command: [python, -m, fraud.train]\n", ""))
+    model.write_text(model.read_text().replace("    command: [torchrun, -m, fraud.train]\n", ""))
     result = validate(load(repo))
     assert result.ok, result.diagnostics
     files = render(build_plan(result.specs), workers=1)

@@ -204,7 +204,7 @@ def test_flavors_are_pools_of_the_same_compile(example: str) -> None:
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_every_queue_label_names_a_queue_of_its_environment(example: str) -> None:
     files = files_of(example)
-    serving_expected = 0
+    serving_expected = trained = 0
     for env in plan_of(example).environments:
         objects = kueue_objects(files, env.name)
         queues = {q["metadata"]["name"] for q in objects.get("LocalQueue", [])}
@@ -224,8 +224,15 @@ def test_every_queue_label_names_a_queue_of_its_environment(example: str) -> Non
         serving = [m for m in env.models if m.serving is not None and m.serving.queue]
         assert len(isvcs) == len(serving)
         serving_expected += len(serving)
+        # each queued training: its TrainJob / PyTorchJob or its pipeline step's pod labels
+        for model in env.models:
+            if model.training is not None and model.training.queue:
+                trained += 1
+                prefix = f"{env.name}/models/{model.name}/"
+                assert any(w.startswith(prefix) for w, k, _ in found if k == QUEUE_LABEL)
+    assert trained >= 1  # the scan is not vacuous
     if example == "multi-cloud":
-        assert serving_expected >= 4  # the scan is not vacuous
+        assert serving_expected >= 4
 
 
 def test_knative_environments_and_cpu_workloads_are_not_queued() -> None:

@@ -756,7 +756,9 @@ class Workload:
 
 def placed(node: Any, where: str) -> Iterator[Workload]:
     """Every pod-ish spec with a node selector: KFP platform-spec executors
-    (`nodeSelector.labels`), PyTorchJob pod templates, InferenceService predictors."""
+    (`nodeSelector.labels`), TrainJob `runtimePatches` pod specs (Trainer merges them onto
+    the runtime's JobSet pods, trainingruntime.go @ v2.3.0), PyTorchJob pod templates,
+    InferenceService predictors."""
     if isinstance(node, dict):
         selector = node.get("nodeSelector")
         if isinstance(selector, dict):
@@ -836,6 +838,12 @@ def test_every_placed_workload_has_a_pool(example: str) -> None:
     assert any(
         w.where.split("#")[0].endswith("/pipeline.yaml") for ws in found.values() for w in ws
     ), "no pipeline step with a node selector"
+    if example == "multi-cloud":  # its distributed training is a TrainJob on a GPU pool
+        assert any(
+            "training/trainjob.yaml" in w.where and ".runtimePatches[" in w.where
+            for ws in found.values()
+            for w in ws
+        ), "no TrainJob placed through runtimePatches"
     assert unschedulable(example, ignore=set()) == []
     # the Terraform the full render writes (once compiler/render.py calls this back end)
     files = deploy_files(example)

@@ -71,6 +71,11 @@ class TrainingResources(Strict):
     nodes: int = Field(default=1, ge=1, le=1000, description="> 1 means distributed training.")
     cpu: Quantity | None = None
     memory: Quantity | None = None
+    shm_size: Quantity | None = Field(
+        default=None,
+        description="Size of the memory-backed /dev/shm of GPU training pods; default the "
+        "Project's training.shmFraction of memory.",
+    )
 
 
 class Distributed(Strict):
@@ -89,6 +94,18 @@ class Training(Strict):
     timeout: Duration | None = None
     retries: int = Field(default=0, ge=0, le=10)
     schedule: Cron | None = Field(default=None, description="Cron for recurring retraining.")
+    processes_per_node: int | None = Field(
+        default=None,
+        ge=1,
+        le=128,
+        description="Training processes torchrun starts per node (PET_NPROC_PER_NODE); default "
+        "the GPUs per node, 1 on CPU nodes.",
+    )
+    run_as_non_root: bool = Field(
+        default=False,
+        description="Refuse to start the training container as root (runAsNonRoot); off by "
+        "default because many training images run as root.",
+    )
 
 
 class Gate(Strict):

@@ -21,6 +21,7 @@ from compiler.spec.gpupool import Accelerator
 from compiler.spec.metrics import RollbackReceiver, ServingMetrics
 from compiler.spec.quotas import Quotas
 from compiler.spec.storage import ArtifactRoot
+from compiler.spec.training import ProjectTraining
 from compiler.spec.types import Line, LineChecked, Name, check_region, uri_checker
 
 Provider = Literal["gcp", "aws", "azure"]
@@ -278,6 +279,7 @@ class ProjectSpec(Strict):
         description="Glob patterns (relative to the root) of YAML files that are not specs.",
     )
     pipelines: Pipelines = Field(default_factory=Pipelines)
+    training: ProjectTraining = Field(default_factory=ProjectTraining)
     tracking: Tracking = Field(default_factory=Tracking)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     gitops: GitOps = Field(default_factory=GitOps)

@@ -27,12 +27,19 @@ def kustomization(env: EnvironmentPlan, extra: tuple[str, ...] = ()) -> dict[str
 
 def render(env: EnvironmentPlan, plan: Plan) -> dict[str, bytes]:
     from compiler.targets.serving.alertmanager import FILE, alertmanager_config
+    from compiler.targets.training import runtime
 
     files: dict[str, bytes] = {}
+    extra: tuple[str, ...] = ()
+    if runtime.uses_own_runtime(env):  # the TrainingRuntime the TrainJobs reference
+        files[f"{env.name}/{runtime.FILE}"] = yamlout.dump(
+            runtime.training_runtime(env), header=HEADER
+        )
+        extra += (runtime.FILE,)
     routes = alertmanager_config(env)
     if routes is not None:  # rollback alerts, routed to the Project's receiver
         files[f"{env.name}/{FILE}"] = yamlout.dump(routes, header=HEADER)
-    extra: tuple[str, ...] = (FILE,) if routes is not None else ()
+        extra += (FILE,)
     from compiler.targets.kueue import render_environment as render_kueue
 
     kueue = render_kueue(env)  # quotas: kueue/ and its own kustomization

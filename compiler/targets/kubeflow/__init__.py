@@ -1,5 +1,6 @@
 """Kubeflow Pipelines back end: per environment and trained Model, `pipeline.yaml` (KFP v2
-IR from the kfp compiler), `training/pytorchjob.yaml` when distributed, and
+IR from the kfp compiler), the job it launches (`training/trainjob.yaml`, or
+`training/pytorchjob.yaml` on the legacy backend) when training is launched, and
 `recurring-run.yaml` when scheduled. kfp is imported only when a pipeline is rendered."""
 
 from __future__ import annotations
@@ -45,15 +46,14 @@ def render_model(env: EnvironmentPlan, model: ModelPlan) -> dict[str, bytes]:
     if model.training is None:
         return {}
     from compiler.targets.kubeflow.pipeline import compile_pipeline
-    from compiler.targets.kubeflow.pytorchjob import pytorchjob
+    from compiler.targets.training.trainjob import launched_job
 
     base = f"{env.name}/models/{model.name}/"
     files = {base + "pipeline.yaml": compile_pipeline(env, model)}
     header = HEADER.format(source=f"Model {model.name}")
-    if model.training.distributed:
-        files[base + "training/pytorchjob.yaml"] = yamlout.dump(
-            pytorchjob(env, model), header=header
-        )
+    if model.training.launched:
+        name, job = launched_job(env, model)
+        files[base + "training/" + name] = yamlout.dump(job, header=header)
     if model.training.schedule:
         files[base + "recurring-run.yaml"] = yamlout.dump(recurring_run(env, model), header=header)
     return files

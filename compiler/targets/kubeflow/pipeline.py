@@ -1,6 +1,6 @@
 """One Model in one environment -> a KFP v2 pipeline, compiled by the real kfp compiler.
 
-data checks -> train (or launch a PyTorchJob) -> evaluate -> gate -> register.
+data checks -> train (or launch a TrainJob / PyTorchJob) -> evaluate -> gate -> register.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan, 
 from compiler.targets import fastyaml, yamlout
 from compiler.targets.kubeflow import components, kfp_patches
 from compiler.targets.kubeflow.parameters import SOURCE_COMMIT, hp_parameter, pipeline_parameters
-from compiler.targets.kubeflow.pytorchjob import pytorchjob
+from compiler.targets.training import pod
+from compiler.targets.training.trainjob import launched_job
 
 
 def _kubernetes(
@@ -32,12 +33,14 @@ def _kubernetes(
     secrets: bool = False,
 ) -> Any:
     """The task's Kubernetes settings (kfp-kubernetes' KubernetesExecutorConfig), built in
-    one message: pod labels, and for training its pool's node selector and tolerations and
-    the active deadline; the Model's secrets as environment variables.
+    one message: pod labels, and for training its pool's node selector and tolerations, the
+    active deadline, /dev/shm, runAsNonRoot and Kueue's labels; the Model's secrets as
+    environment variables.
 
     Fields are set exactly as kfp.kubernetes' add_pod_label, add_node_selector,
-    add_toleration, set_timeout and use_secret_as_env set them; those helpers re-parse the
-    whole config on every call, which cost a fifth of the compile of a large repository.
+    add_toleration, set_timeout, empty_dir_mount, set_security_context and use_secret_as_env
+    set them (a test compares); those helpers re-parse the whole config on every call, which
+    cost a fifth of the compile of a large repository.
     """
     config = k8s_pb2.KubernetesExecutorConfig()
     labels = config.pod_metadata.labels
@@ -56,6 +59,7 @@ def _kubernetes(
             )
         if training.timeout_seconds:
             config.active_deadline_seconds = training.timeout_seconds
+        _training_pod(config, training)
     if secrets and model.training is not None:
         by_secret: dict[str, dict[str, str]] = defaultdict(dict)
         for secret in model.training.secrets:
@@ -75,6 +79,25 @@ def _kubernetes(
     return task.set_caching_options(False)
 
 
+def _training_pod(config: Any, training: TrainingPlan) -> None:
+    """/dev/shm, runAsNonRoot and Kueue's labels of the train step's pod. The config has no
+    field for the rest of the hardening: the KFP backend adds no privilege escalation, drop
+    ALL and seccomp RuntimeDefault to every task's user container itself (kubeflow/pipelines
+    2.17.0 backend/src/v2/compiler/argocompiler/security_context.go)."""
+    if training.shm:
+        mount = k8s_pb2.EmptyDirMount(
+            volume_name=pod.SHM_VOLUME, mount_path=pod.SHM_PATH, medium="Memory"
+        )
+        if training.shm_size:
+            mount.size_limit = training.shm_size
+        config.empty_dir_mounts.append(mount)
+    if training.run_as_non_root:
+        config.security_context.run_as_non_root = True
+    if training.gpus:
+        for key, value in pod.kueue_labels(training).items():
+            config.pod_metadata.labels[key] = value
+
+
 def _environment(task: Any, env: EnvironmentPlan, model: ModelPlan, user: bool) -> None:
     assert model.training is not None
     values = dict(model.tracking)
@@ -86,6 +109,10 @@ def _environment(task: Any, env: EnvironmentPlan, model: ModelPlan, user: bool) 
     }
     if user:
         values |= dict(model.training.env)
+        # torchrun reads PET_<OPTION> as its options' defaults (torch/distributed/argparse_util.py):
+        # one process per GPU on this one node (docs/training.md, "The torchrun contract")
+        values["PET_NNODES"] = "1"
+        values["PET_NPROC_PER_NODE"] = str(model.training.processes_per_node)
     for key, value in sorted(values.items()):
         task.set_env_variable(key, value)
 
@@ -94,7 +121,7 @@ def _train_task(env: EnvironmentPlan, model: ModelPlan, p: dict[str, Any], data_
     training = model.training
     assert training is not None
     hps = [(k, hp_parameter(k)) for k, _ in training.hyperparameters]
-    if training.distributed:
+    if training.launched:
         hp_json = (
             "{"
             + ", ".join(
@@ -103,7 +130,7 @@ def _train_task(env: EnvironmentPlan, model: ModelPlan, p: dict[str, Any], data_
             )
             + "}"
         )
-        job = pytorchjob(env, model)
+        _, job = launched_job(env, model)
         task = components.builtin("launch_training_job", env.images)(
             manifest=json.dumps(job, sort_keys=True),
             hyperparameters=hp_json,
@@ -111,7 +138,7 @@ def _train_task(env: EnvironmentPlan, model: ModelPlan, p: dict[str, Any], data_
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             timeout_seconds=training.timeout_seconds or 7 * 86400,
         )
-        return _kubernetes(task.set_display_name("train (PyTorchJob)"), env, model)
+        return _kubernetes(task.set_display_name(f"train ({job['kind']})"), env, model)
 
     inputs = [
         (ident, components.param_type(v))

@@ -17,6 +17,7 @@ from compiler.validate.rules import (
     resources,
     rollout,
     serving,
+    training,
 )
 
 ModelRule = Callable[[ModelSpec, At], Iterable[Diagnostic]]
@@ -42,6 +43,10 @@ SPEC_RULES: list[SpecRule] = [
     resources.node_range,
     resources.accelerator_offered,
     resources.gpus_per_node,
+    training.reserved_env,
+    training.torchrun_command,
+    training.processes_fit,
+    training.cluster_runtime,
     serving.throughput,
     serving.pool_capacity,
     rollout.canary_stable_version,

@@ -405,3 +405,73 @@ def init(directory: Path, name: str | None) -> None:
     for path in written:
         click.echo(f"created {path}")
     click.echo(f"next: modelkiln validate {directory}")
+
+
+def _rollout_command(func: Any) -> Any:
+    """The arguments promote and rollback share: MODEL --env ENV [ROOT] and the commit options."""
+    for decorator in reversed(
+        [
+            click.argument("model"),
+            click.argument("root", default=".", type=click.Path(path_type=Path)),
+            click.option("--env", required=True, metavar="ENV", help="The environment to change."),
+            click.option(
+                "--commit",
+                "commit_",
+                is_flag=True,
+                help="Commit the spec edit, then compile and commit the output like `commit`.",
+            ),
+            click.option(
+                "--branch",
+                default=None,
+                metavar="BRANCH",
+                help="With --commit: commit the output to BRANCH, as `commit --branch` does.",
+            ),
+            click.option("--push", is_flag=True, help="With --commit: push the output's branch."),
+            click.option(
+                "--remote", default="origin", show_default=True, help="Remote to push to."
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return main.command()(func)
+
+
+@_rollout_command
+def promote(model: str, root: Path, env: str, **commit: Any) -> None:
+    """Make MODEL's canary the stable version in ENV (an edit of its spec file)."""
+    from compiler.gitops.promote import promote as run
+
+    _rollout(lambda options: run(_spec_root(root), model, env, options), commit)
+
+
+@_rollout_command
+@click.option("--to", "to", default=None, metavar="VERSION", help="A version from git history.")
+def rollback(model: str, root: Path, env: str, to: str | None, **commit: Any) -> None:
+    """Return MODEL in ENV to its stable version alone (or --to an earlier version)."""
+    from compiler.gitops.promote import rollback as run
+
+    _rollout(lambda options: run(_spec_root(root), model, env, to, options), commit)
+
+
+def _rollout(run: Any, flags: dict[str, Any]) -> None:
+    from compiler.gitops.commit import CommitError
+    from compiler.gitops.promote import CommitOptions, InvalidSpecs, Outcome, Refused
+
+    if not flags["commit_"] and (flags["branch"] or flags["push"]):
+        _fail_usage("--branch and --push need --commit")
+    options = CommitOptions(flags["branch"], flags["push"], flags["remote"])
+    try:
+        outcome: Outcome = run(options if flags["commit_"] else None)
+    except InvalidSpecs as err:
+        _report(err.diagnostics, err.texts, "text")
+        _fail(1, str(err))
+        return
+    except (Refused, CommitError) as err:
+        _fail(1, str(err), err.hint)
+        return
+    click.echo(f"{outcome.file}: {outcome.subject}" if outcome.edits else outcome.subject)
+    if outcome.output is not None:
+        result = outcome.output
+        where = result.branch + (" (pushed)" if result.pushed else "")
+        said = f"committed {str(result.commit)[:12]}" if result.committed else "no output commit"
+        click.echo(f"{said} to {where}: {result.summary}")

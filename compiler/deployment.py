@@ -77,6 +77,23 @@ def canary_percent(serving: Serving) -> int | None:
     return rollout.canary_percent if rollout.canary_percent is not None else 10
 
 
+def running_canary_percent(spec: ModelSpec) -> int | None:
+    """canaryPercent while a canary runs; None once stableVersion equals version (promoted).
+
+    In knative mode this is canaryTrafficPercent: KServe v0.20.0 (pkg/controller/v1beta1/
+    inferenceservice/reconcilers/knative/ksvc_reconciler.go) sends it to the latest revision
+    and the rest to the last rolled-out one; without it the latest revision gets 100 %. So a
+    promoted version gets all traffic, and a rollback to the stable version's artifact (a
+    new revision) gets all of it at once. Without stableVersion every new revision starts
+    as a canary.
+    """
+    serving = spec.serving
+    if serving is None:
+        return None
+    stable = serving.rollout.stable_version
+    return canary_percent(serving) if stable is None or stable != spec.version else None
+
+
 def renders_standard_canary(spec: ModelSpec, mode: str) -> bool:
     """True when the InferenceService gets a spec.canary: Standard mode, a canary rollout and
     a stable version other than the one being rolled out."""

@@ -17,7 +17,7 @@ from compiler.deployment import (
     STANDARD_ON_CPU,
     CanaryPlan,
     DeploymentPlan,
-    canary_percent,
+    running_canary_percent,
     serving_rollout,
     storage_uri,
 )
@@ -466,7 +466,7 @@ def _serving_plan(
         availability=serving.slo.availability,
         throughput_rps=serving.slo.throughput_rps,
         strategy=rollout.strategy,
-        canary_percent=canary_percent(serving),
+        canary_percent=running_canary_percent(spec),
         max_error_rate=rollback.max_error_rate if rollback else None,
         max_latency_p99_ms=rollback.max_latency_p99_ms if rollback else None,
         metrics=metrics,

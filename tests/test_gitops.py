@@ -182,3 +182,19 @@ def test_changed_since_equals_a_full_compile(tmp_path: Path, change: str, render
     assert tree == full
     assert manifest["outputs"] == full_manifest["outputs"]
     assert f"rendered models changed since the base: {rendered}\n" in partial.stdout
+
+
+def test_deploy_branch_update_when_the_output_is_committed_on_main_too(tmp_path: Path) -> None:
+    """The README's loop: the pull request commits specs and output to main, the merge
+    publishes to deploy. The deploy branch's older output must not trip git rm's
+    up-to-date check against the working tree's newer one."""
+    repo = committed_example(tmp_path)
+    assert run("commit", repo).returncode == 0
+    assert run("commit", repo, "--branch", "deploy").returncode == 0
+    _bump(repo, "churn", "2.0.3", "2.0.4")
+    git(repo, "commit", "-q", "-am", "churn 2.0.4")
+    assert run("commit", repo).returncode == 0
+    proc = run("commit", repo, "--branch", "deploy")
+    assert proc.returncode == 0, proc.stderr
+    assert git(repo, "log", "-1", "--format=%s", "refs/heads/deploy") == "modelkiln: compile churn"
+    assert git(repo, "status", "--porcelain") == ""

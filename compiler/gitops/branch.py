@@ -63,7 +63,10 @@ def _tree_of_output(where: Where, staged_root: Path, parent: str | None) -> str:
             stale.append(f"{where.out_rel}/{MANIFEST}")
             for i in range(0, len(stale), _RM_BATCH):
                 batch = stale[i : i + _RM_BATCH]
-                git(work, "rm", "--cached", "-q", "--ignore-unmatch", "--", *batch, env=env)
+                # -f: git's up-to-date check compares the private index with the working
+                # tree, which holds the current output when it is committed on this branch
+                # too; the index is ours, nothing of the person's can be lost
+                git(work, "rm", "--cached", "-f", "-q", "--ignore-unmatch", "--", *batch, env=env)
         else:
             git(work, "read-tree", "--empty", env=env)
         add = ("add", "--ignore-removal", "--force", "--", where.out_rel)

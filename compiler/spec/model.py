@@ -155,8 +155,9 @@ class Rollout(Strict):
     rollback: Rollback | None = None
     stable_version: SemVer | None = Field(
         default=None,
-        description="The version serving now (standard mode): spec.predictor serves it and a "
-        "canary serves version; equal to version, nothing is canaried.",
+        description="The version serving now: spec.predictor serves it (standard mode) or "
+        "the last rolled-out revision keeps the traffic (knative) while a canary serves "
+        "version; equal to version, nothing is canaried.",
     )
     stable_storage_uri: ArtifactUri | None = Field(
         default=None,

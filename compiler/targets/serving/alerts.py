@@ -124,8 +124,8 @@ def _rollout_alerts(
     m = s.metrics
     labels = {"severity": "page", ROLLBACK_LABEL: "true", **base, "slo": "rollout"}
     how = (
-        f"Roll back by reverting the commit that changed the version of Model {model.name}"
-        " in git; the GitOps sync restores the previous revision."
+        f"Roll back in git: modelkiln rollback {model.name} --env {env.name} --commit (or revert"
+        " the commit that changed its version); the GitOps sync restores the stable version."
     )
     revision = "{{ $labels.revision_name }}"
     rules: list[dict[str, Any]] = []

@@ -43,7 +43,9 @@ def _version_of(state: State, run: Any) -> str:
 
 
 def _isvc(bare: Path) -> dict[str, Any]:
-    text = git(bare, "show", f"deploy:deploy/{ENV}/models/recommender/serving/inferenceservice.yaml")
+    text = git(
+        bare, "show", f"deploy:deploy/{ENV}/models/recommender/serving/inferenceservice.yaml"
+    )
     service: dict[str, Any] = YAML(typ="safe").load(text)
     return service
 

@@ -371,6 +371,38 @@ def diff_command(root: Path, base: str, fmt: str) -> None:
     sys.exit(code)
 
 
+@main.group(name="deploy")
+def deploy_group() -> None:
+    """Make a system match the committed output (never recompiles)."""
+
+
+@deploy_group.command(name="pipelines")
+@click.argument("root", default=".", type=click.Path(path_type=Path))
+@click.option("--env", required=True, metavar="ENV", help="The environment to deploy.")
+@click.option(
+    "--host",
+    default=None,
+    metavar="URL",
+    help="KFP API endpoint (default: the "
+    "environment's pipelines.host, then KF_PIPELINES_ENDPOINT).",
+)
+@click.option("--namespace", default=None, metavar="NS", help="Multi-user KFP namespace.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+def deploy_pipelines(
+    root: Path, env: str, host: str | None, namespace: str | None, dry_run: bool
+) -> None:
+    """Upload ROOT's pipelines for ENV to Kubeflow Pipelines and set their schedules."""
+    from compiler.deploy.committed import OutputInvalid
+    from compiler.deploy.pipelines import from_output
+
+    try:
+        lines = from_output(root, env, host, namespace, dry_run)
+    except OutputInvalid as err:
+        _fail(1, str(err), "deploy only what `modelkiln compile` wrote and git holds")
+        return
+    click.echo("\n".join(lines))
+
+
 @main.command()
 @click.option(
     "--out",

@@ -66,6 +66,7 @@ CODES: dict[str, Code] = {
         "another control character, or U+FFFE/U+FFFF.",
     ),
     "MK222": Code("invalid-region", "A cloud region does not have its provider's form."),
+    "MK223": Code("state-backend-fields", "A Terraform state backend lacks what its type needs."),
     "MK230": Code(
         "storage-uri-form", "A storage URI in a form KServe's storage initializer cannot fetch."
     ),

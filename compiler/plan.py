@@ -28,6 +28,7 @@ from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
 from compiler.spec.project import DEFAULT_DRIFT_IMAGE, Environment, Monitoring
+from compiler.spec.state import StateBackend
 from compiler.spec.types import duration_seconds
 from compiler.validate.context import Entry, Specs
 
@@ -247,6 +248,15 @@ class AlertingPlan:
 
 
 @dataclass(frozen=True)
+class PipelinesPlan:
+    """Where an environment's pipelines go: store api | kubernetes, KFP host, namespace."""
+
+    store: str = "api"
+    host: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
 class EnvironmentPlan:
     name: str
     namespace: str
@@ -260,7 +270,9 @@ class EnvironmentPlan:
     project: str
     serving_mode: str = "standard"  # standard | knative
     host_encryption: bool = False  # azure: host_encryption_enabled on the node pools
+    state_backend: StateBackend | None = None  # Terraform's backend (docs/terraform.md)
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
+    pipelines: PipelinesPlan = field(default_factory=lambda: PipelinesPlan())
     kueue: KueuePlan | None = None  # Project quotas in this environment (compiler/quota_plan.py)
 
     def gpu_range(self) -> tuple[int, int]:
@@ -541,7 +553,11 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 project=project.metadata.name,
                 serving_mode=env.serving.mode,
                 host_encryption=cloud.host_encryption,
+                state_backend=env.terraform.backend,
                 alerting=alerting,
+                pipelines=PipelinesPlan(
+                    project.spec.pipelines.store, env.pipelines.host, env.pipelines.namespace
+                ),
                 kueue=kueue,
             )
         )

@@ -160,10 +160,27 @@ def test_serving_only_model_has_no_pipeline() -> None:
     assert paths and all("/serving/" in p for p in paths)
 
 
-def test_recurring_run_definition() -> None:
-    run = yaml_docs(files_of("multi-cloud")["prod-us/models/recommender/recurring-run.yaml"])[0]
-    assert run["spec"]["trigger"]["cronSchedule"]["cron"] == "0 0 2 * * 0"
-    assert run["spec"]["parameters"]["lr"] == 0.0003
+def test_pipelines_index() -> None:
+    """<env>/pipelines.json: what `deploy pipelines` reads; not a Kubernetes object."""
+    files = files_of("multi-cloud")
+    index = json.loads(files["prod-us/pipelines.json"])
+    assert index["host"] == "https://kfp.prod-us.acme.internal" and index["store"] == "api"
+    entries = {e["model"]: e for e in index["pipelines"]}
+    assert sorted(entries) == ["churn", "recommender"]  # the trained models; not ticket-router
+    rec = entries["recommender"]
+    assert rec["schedule"] == {
+        "cron": "0 0 2 * * 0",  # "0 2 * * 0" with KFP's seconds field first
+        "spec": "0 2 * * 0",
+        "maxConcurrency": 1,
+        "noCatchup": True,
+    }
+    assert rec["parameters"]["lr"] == 0.0003 and entries["churn"]["schedule"] is None
+    for entry in entries.values():  # the pipeline name is the IR's pipelineInfo.name
+        spec, _ = yaml_docs(files[f"prod-us/{entry['file']}"])
+        assert spec["pipelineInfo"]["name"] == entry["pipeline"]
+    kustomization = yaml_docs(files["prod-us/kustomization.yaml"])[0]
+    assert not any("pipeline" in r for r in kustomization["resources"])
+    assert not any(p.endswith("recurring-run.yaml") for p in files)
 
 
 def test_output_is_deterministic() -> None:

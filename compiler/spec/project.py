@@ -20,6 +20,7 @@ from compiler.spec.base import Metadata, Strict
 from compiler.spec.gpupool import Accelerator
 from compiler.spec.metrics import RollbackReceiver, ServingMetrics
 from compiler.spec.quotas import Quotas
+from compiler.spec.state import EnvironmentTerraform
 from compiler.spec.storage import ArtifactRoot
 from compiler.spec.training import ProjectTraining
 from compiler.spec.types import Line, LineChecked, Name, check_region, uri_checker
@@ -105,12 +106,30 @@ class EnvironmentServing(Strict):
     )
 
 
+class EnvironmentPipelines(Strict):
+    """Where this environment's Kubeflow Pipelines are (docs/gitops.md, Deploying pipelines)."""
+
+    host: HttpAddress | None = Field(
+        default=None,
+        description="The KFP API endpoint `modelkiln deploy pipelines` talks to (kfp.Client's "
+        "host); --host overrides it.",
+    )
+    namespace: Name | None = Field(
+        default=None,
+        description="Namespace of the environment's pipelines in KFP: the Kubernetes-native "
+        "Pipeline objects go there (default kubeflow), and the deploy step passes it for "
+        "pipelines and experiments in multi-user KFP (default: none, shared pipelines).",
+    )
+
+
 class Environment(Strict):
     name: Name
     namespace: Name = Field(description="Kubernetes namespace of this environment's workloads.")
     cloud: Cloud
     cluster: Line = Field(min_length=1, description="The existing cluster GPU pools attach to.")
     serving: EnvironmentServing = Field(default_factory=EnvironmentServing)
+    terraform: EnvironmentTerraform = Field(default_factory=EnvironmentTerraform)
+    pipelines: EnvironmentPipelines = Field(default_factory=EnvironmentPipelines)
 
 
 class Policies(Strict):
@@ -150,6 +169,13 @@ class StepImages(Strict):
 
 class Pipelines(Strict):
     images: StepImages = Field(default_factory=StepImages)
+    store: Literal["api", "kubernetes"] = Field(
+        default="api",
+        description="How pipelines reach Kubeflow Pipelines: api (`modelkiln deploy "
+        "pipelines` uploads them through the KFP API) or kubernetes (KFP >= 2.14 in "
+        "Kubernetes-native mode: Pipeline and PipelineVersion objects in the environment's "
+        "kustomization, applied by Argo CD; schedules still go through the API).",
+    )
     install_packages: bool = Field(
         default=True,
         description="Install the built-in steps' Python packages when a step starts. Set "

@@ -24,6 +24,7 @@ from compiler.errors import HostError
 from compiler.plan import EnvironmentPlan, PoolPlan, Taint
 
 FILES = ("versions.tf", "providers.tf", "variables.tf", "main.tf", "outputs.tf")
+BACKEND_FILE = "backend.tf"  # only with a state backend (environments[].terraform.backend)
 PROVIDERS = ("gcp", "aws", "azure")
 
 # Effects as the GKE and EKS APIs spell them; AKS takes the Kubernetes spelling.
@@ -208,7 +209,7 @@ def render_environment(env: EnvironmentPlan) -> dict[str, bytes]:
         "pools": _pool_views(env),
     }
     templates = environment()
-    return {
+    files = {
         f"{env.name}/terraform/{name}": templates.get_template(
             f"terraform/{env.provider}/{name}.j2"
         )
@@ -216,3 +217,25 @@ def render_environment(env: EnvironmentPlan) -> dict[str, bytes]:
         .encode()
         for name in FILES
     }
+    if env.state_backend is not None:
+        files[f"{env.name}/terraform/{BACKEND_FILE}"] = render_backend(env)
+    return files
+
+
+def state_key(prefix: str, environment: str) -> str:
+    """The environment's own state: `<prefix>/<environment>/terraform.tfstate` (s3 key,
+    azurerm blob). The gcs backend takes the folder `<prefix>/<environment>` and adds
+    `<workspace>.tfstate` itself (gcs/backend.go, Terraform v1.15.5)."""
+    return f"{prefix}/{environment}/terraform.tfstate"
+
+
+def render_backend(env: EnvironmentPlan) -> bytes:
+    """`backend.tf`: the `backend` block of the environment's state backend."""
+    backend = env.state_backend
+    assert backend is not None
+    context = {
+        "backend": backend,
+        "state_key": state_key(backend.prefix, env.name),
+        "state_prefix": f"{backend.prefix}/{env.name}",
+    }
+    return environment().get_template(f"terraform/{BACKEND_FILE}.j2").render(context).encode()

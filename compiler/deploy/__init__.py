@@ -1,0 +1,1 @@
+"""Deploy steps that read the committed output and make a system match it."""

@@ -40,7 +40,7 @@ demo: install
 	@echo "== modelkiln compile examples/multi-cloud --out build/demo"
 	$(BIN)/modelkiln compile examples/multi-cloud --out build/demo
 	@echo "== what one model gets in one environment:"
-	@cd build/demo/prod-us && find models/recommender terraform -type f | sort
+	@cd build/demo/prod-us && find models/recommender terraform kueue -type f | sort
 
 lint: install
 	$(BIN)/ruff check .

@@ -122,6 +122,13 @@ CODES: dict[str, Code] = {
         "cluster-training-runtime",
         "Warning: a ClusterTrainingRuntime may retry failed jobs beyond 1 + retries attempts.",
     ),
+    "MK360": Code(
+        "quota-exceeded", "A GPU workload asks for more than its team's Kueue quota allows."
+    ),
+    "MK361": Code("no-quota", "A GPU workload's team has no quota on its pool in the environment."),
+    "MK362": Code("quota-unknown-pool", "quotas name a GpuPool that does not exist."),
+    "MK363": Code("quota-overcommit", "The teams' GPU quotas add up to more than the pool holds."),
+    "MK364": Code("borrowing-limit-without-cohort", "borrowingLimit without quotas.borrowing."),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),

@@ -22,6 +22,7 @@ from compiler.deployment import (
     storage_uri,
 )
 from compiler.drift import DriftPlan, drift_plan
+from compiler.quota_plan import KueuePlan, kueue_plan, with_queues
 from compiler.serving_metrics import MetricsPlan, resolve
 from compiler.slo import Replicas
 from compiler.spec.datasource import DataSource
@@ -272,6 +273,7 @@ class EnvironmentPlan:
     state_backend: StateBackend | None = None  # Terraform's backend (docs/terraform.md)
     alerting: AlertingPlan = field(default_factory=lambda: AlertingPlan())
     pipelines: PipelinesPlan = field(default_factory=lambda: PipelinesPlan())
+    kueue: KueuePlan | None = None  # Project quotas in this environment (compiler/quota_plan.py)
 
     def gpu_range(self) -> tuple[int, int]:
         return (
@@ -537,6 +539,8 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                     pools[plan.name] = plan
         views = sorted(specs.views_in(env.name), key=lambda v: v.name)
         models = tuple(_model_plan(specs, v.name, v.spec, env, pools, sources) for v in views)
+        kueue = kueue_plan(project.spec.quotas, env.name, env.cloud.provider, pools)
+        models = with_queues(models, kueue, env.serving.mode)
         cloud = env.cloud
         ids = {
             "project": cloud.project,
@@ -563,6 +567,7 @@ def build_plan(specs: Specs, environments: list[str] | None = None) -> Plan:
                 pipelines=PipelinesPlan(
                     project.spec.pipelines.store, env.pipelines.host, env.pipelines.namespace
                 ),
+                kueue=kueue,
             )
         )
     argocd = None

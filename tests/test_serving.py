@@ -177,8 +177,10 @@ def test_argocd_applications_pass_the_strict_schema() -> None:
     }
     assert apps["argocd/prod-us.yaml"]["spec"]["destination"]["name"] == "ml-prod-eks"
     # the path it watches holds a kustomization of every served model's serving folder
+    # (and the environment's Kueue objects)
     kustomization = yaml_docs(files["staging/kustomization.yaml"])[0]
     assert kustomization["resources"] == [
+        "kueue",
         "models/churn/serving",
         "models/recommender/serving",
         "models/ticket-router/serving",

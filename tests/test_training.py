@@ -423,8 +423,9 @@ def test_kueue_labels_reach_jobs_and_the_gpu_step() -> None:
     job_model = dataclasses.replace(model, training=launched)
     for job in (trainjob(env, job_model), pytorchjob(env, job_model)):
         assert want.items() <= job["metadata"]["labels"].items()
-    # without a queue, no Kueue label anywhere
-    plain = trainjob(env, dataclasses.replace(model, training=model.training))
+    # without a queue, no Kueue label anywhere (the quickstart has a quota: remove it)
+    unqueued = dataclasses.replace(model.training, queue=None, priority_class=None)
+    plain = trainjob(env, dataclasses.replace(model, training=unqueued))
     assert not [k for k in plain["metadata"]["labels"] if k.startswith("kueue.x-k8s.io/")]
 
 

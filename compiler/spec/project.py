@@ -19,6 +19,7 @@ from compiler import __version__
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.gpupool import Accelerator
 from compiler.spec.metrics import RollbackReceiver, ServingMetrics
+from compiler.spec.quotas import Quotas
 from compiler.spec.state import EnvironmentTerraform
 from compiler.spec.storage import ArtifactRoot
 from compiler.spec.training import ProjectTraining
@@ -311,6 +312,9 @@ class ProjectSpec(Strict):
     gpu_prices: dict[Accelerator, dict[Literal["gcp", "aws", "azure"], float]] = Field(
         default_factory=dict,
         description="Override catalog prices: {accelerator: {cloud: usdPerGpuHour}}.",
+    )
+    quotas: Quotas = Field(
+        default_factory=Quotas, description="Teams' GPU quotas per environment (Kueue)."
     )
 
 

@@ -51,6 +51,11 @@ def render(env: EnvironmentPlan, plan: Plan, terraform: bool = True) -> dict[str
     if routes is not None:  # rollback alerts, routed to the Project's receiver
         files[f"{env.name}/{FILE}"] = yamlout.dump(routes, header=HEADER)
         extra += (FILE,)
+    from compiler.targets.kueue import render_environment as render_kueue
+
+    kueue = render_kueue(env)  # quotas: kueue/ and its own kustomization
+    files.update(kueue)
+    extra += ("kueue",) if kueue else ()
     files[f"{env.name}/kustomization.yaml"] = yamlout.dump(kustomization(env, extra), header=HEADER)
     if plan.argocd is not None:
         from compiler.targets.argocd import application

@@ -12,6 +12,7 @@ from compiler.validate.rules import (
     latency,
     model,
     policies,
+    quotas,
     references,
     resources,
     rollout,
@@ -60,6 +61,9 @@ SPEC_RULES: list[SpecRule] = [
     policies.require_pinned_images,
     policies.require_pinned_data,
     policies.max_monthly_cost,
+    quotas.references,
+    quotas.overcommit,
+    quotas.team_quota,
 ]
 
 # The rules that report through ModelView.at (they go over specs.views): validation runs them

@@ -8,126 +8,31 @@ one line naming what failed; the traceback only with --debug (or MODELKILN_DEBUG
 from __future__ import annotations
 
 import gc
-import os
 import sys
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from compiler import __version__
-from compiler.errors import EXIT_HOST, EXIT_USAGE, HostError, UsageError, describe_os_error
+from compiler.cli_base import (
+    FORMATS,
+    Cli,
+    fail,
+    fail_usage,
+    plural,
+    printable,
+    report,
+    spec_root,
+)
+from compiler.errors import UsageError
 
 if TYPE_CHECKING:
     from compiler.build import Compiled
     from compiler.diagnostics import Diagnostic
 
-FORMATS = ("text", "json", "github", "sarif")
 
-
-def _printable(text: str) -> str:
-    """Text any terminal encoding takes: lone surrogates and the like become escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _fail(code: int, message: str, hint: str | None = None) -> None:
-    click.echo(_printable(f"modelkiln: error: {message}"), err=True)
-    if hint:
-        click.echo(_printable(f"  hint: {hint}"), err=True)
-    sys.exit(code)
-
-
-def _fail_usage(message: str, hint: str | None = None) -> None:
-    _fail(EXIT_USAGE, message, hint)
-
-
-class _Cli(click.Group):
-    """Turns every exception below the commands into an exit code and one line."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except Exception as err:
-            if _debug(ctx):  # the traceback, and still the exit code the error deserves
-                traceback.print_exc()
-            _report_exception(err)
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        # pipes closed early (modelkiln diff | head): not an error worth a traceback
-        try:
-            return super().main(*args, **kwargs)
-        except BrokenPipeError:
-            sys.stderr.close()
-            sys.exit(EXIT_HOST)
-
-
-def _debug(ctx: click.Context) -> bool:
-    return bool((ctx.obj or {}).get("debug")) or os.environ.get("MODELKILN_DEBUG") == "1"
-
-
-def _report_exception(err: Exception) -> None:
-    if isinstance(err, UsageError):
-        _fail(EXIT_USAGE, str(err), err.hint)
-    if isinstance(err, HostError):
-        _fail(EXIT_HOST, str(err), err.hint)
-    if isinstance(err, OSError):
-        _fail(EXIT_HOST, describe_os_error(err))
-    _fail(
-        EXIT_HOST,
-        f"internal error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
-        "this is a bug in modelkiln; run again with --debug for the traceback and report it",
-    )
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _spec_root(root: Path) -> Path:
-    from compiler.load import PROJECT_FILE, is_spec_root
-
-    if not root.is_dir():
-        _fail_usage(f"{root} is not a directory")
-    if not is_spec_root(root):
-        _fail_usage(
-            f"{root} is not a spec repository: it has no {PROJECT_FILE}",
-            "run `modelkiln init DIR` to start one",
-        )
-    return root
-
-
-def _report(diagnostics: list[Diagnostic], texts: dict[str, list[str]], fmt: str) -> None:
-    from compiler.diagnostics import format_github, format_json, format_sarif
-
-    if fmt == "json":
-        click.echo(format_json(diagnostics), nl=False)
-    elif fmt == "github":
-        click.echo(format_github(diagnostics), nl=False)
-    elif fmt == "sarif":
-        click.echo(format_sarif(diagnostics, __version__), nl=False)
-    else:
-        _print_text(diagnostics, texts)
-
-
-def _print_text(diagnostics: list[Diagnostic], texts: dict[str, list[str]]) -> None:
-    """Plain text for pipes and CI logs; colours (rich) only on a terminal."""
-    from compiler.diagnostics import format_text, text_lines
-
-    if not sys.stdout.isatty():
-        click.echo(format_text(diagnostics, texts), nl=False)
-        return
-    from rich.console import Console
-    from rich.text import Text
-
-    console = Console(highlight=False, soft_wrap=True)
-    for style, line in text_lines(diagnostics, texts):
-        console.print(Text(line, style=style))
-
-
-@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="modelkiln")
 @click.option(
     "--debug",
@@ -159,14 +64,14 @@ def validate(root: Path, fmt: str) -> None:
     from compiler.load import load
     from compiler.validate import validate as run_validation
 
-    root = _spec_root(root)
+    root = spec_root(root)
     sources = load(root)
     result = run_validation(sources)
-    _report(result.diagnostics, sources.texts, fmt)
+    report(result.diagnostics, sources.texts, fmt)
     if fmt == "text" and result.ok:
         s = result.specs
         counts = ", ".join(
-            _plural(n, word)
+            plural(n, word)
             for n, word in (
                 (len(s.models), "model"),
                 (len(s.datasources), "data source"),
@@ -174,7 +79,7 @@ def validate(root: Path, fmt: str) -> None:
                 (len(s.environments), "environment"),
             )
         )
-        click.echo(f"✓ {root}: valid ({_plural(len(sources.files), 'file')}: {counts})")
+        click.echo(f"✓ {root}: valid ({plural(len(sources.files), 'file')}: {counts})")
     sys.exit(0 if result.ok else 1)
 
 
@@ -226,7 +131,7 @@ def compile_command(
 ) -> None:
     """Validate, then compile ROOT into <out>/<env>/... artifacts."""
     compiled = _compile(
-        _spec_root(root), envs=envs, out=out, check=check, fmt=fmt, changed_since=changed_since
+        spec_root(root), envs=envs, out=out, check=check, fmt=fmt, changed_since=changed_since
     )
     assert compiled.plan is not None and compiled.out is not None
     if check:
@@ -250,11 +155,11 @@ def _checked(compiled: Compiled) -> None:
         click.echo(line)
     if compiled.stale:
         click.echo(
-            f"{compiled.out} is stale: {_plural(len(compiled.stale), 'file')} differ from "
+            f"{compiled.out} is stale: {plural(len(compiled.stale), 'file')} differ from "
             "the specs; run `modelkiln compile` and commit the result"
         )
         sys.exit(1)
-    click.echo(f"{compiled.out} is up to date ({_plural(len(compiled.outputs), 'file')})")
+    click.echo(f"{compiled.out} is up to date ({plural(len(compiled.outputs), 'file')})")
 
 
 def _compile(root: Path, fmt: str, **options: Any) -> Compiled:
@@ -264,10 +169,10 @@ def _compile(root: Path, fmt: str, **options: Any) -> Compiled:
     try:
         compiled = compile_repository(root, **options)
     except UsageError as err:
-        _fail_usage(str(err), err.hint)
+        fail_usage(str(err), err.hint)
         raise
     if not compiled.ok:
-        _report(compiled.diagnostics, compiled.texts, fmt)
+        report(compiled.diagnostics, compiled.texts, fmt)
         sys.exit(1)
     _warn(compiled.diagnostics, compiled.texts, fmt)
     return compiled
@@ -282,7 +187,7 @@ def _warn(diagnostics: list[Diagnostic], texts: dict[str, list[str]], fmt: str) 
     if not warnings or fmt in ("json", "sarif"):
         return
     text = format_github(warnings) if fmt == "github" else format_text(warnings, texts)
-    click.echo(_printable(text), nl=False, err=True)
+    click.echo(printable(text), nl=False, err=True)
 
 
 def _summary(compiled: Compiled) -> None:
@@ -292,7 +197,7 @@ def _summary(compiled: Compiled) -> None:
         cost_lo, cost_hi = env.monthly_cost_range()
         pipelines = sum(1 for m in env.models if m.training is not None)
         click.echo(
-            f"{env.name}: {_plural(pipelines, 'pipeline')}; GPUs {gpu_lo}-{gpu_hi}; "
+            f"{env.name}: {plural(pipelines, 'pipeline')}; GPUs {gpu_lo}-{gpu_hi}; "
             f"est. ${cost_lo:,.0f}-${cost_hi:,.0f}/month on {env.provider}"
         )
     changes = compiled.changes
@@ -333,7 +238,7 @@ def commit_command(
     """Compile ROOT, then commit only its output folder, with provenance trailers."""
     from compiler.gitops.commit import CommitError, commit
 
-    root = _spec_root(root)
+    root = spec_root(root)
     try:
         result, compiled = commit(
             root,
@@ -344,13 +249,13 @@ def commit_command(
             allow_dirty=allow_dirty,
         )
     except UsageError as err:
-        _fail_usage(str(err), err.hint)
+        fail_usage(str(err), err.hint)
         return
     except CommitError as err:  # uncommitted specs: a gate, like compile --check (exit 1)
-        _fail(1, str(err), err.hint)
+        fail(1, str(err), err.hint)
         return
     if result is None:
-        _report(compiled.diagnostics, compiled.texts, "text")
+        report(compiled.diagnostics, compiled.texts, "text")
         sys.exit(1)
     where = f"{result.branch}" + (" (pushed)" if result.pushed else "")
     if result.committed:
@@ -376,11 +281,11 @@ def diff_command(root: Path, base: str, fmt: str) -> None:
     Exit 1 when a model's training, data or evaluation changed but its version did not."""
     from compiler.gitops.diff import diff
 
-    root = _spec_root(root)
+    root = spec_root(root)
     try:
         text, code = diff(root, base, "markdown" if fmt == "md" else fmt)
     except UsageError as err:
-        _fail_usage(str(err), err.hint)
+        fail_usage(str(err), err.hint)
         return
     click.echo(text, nl=not text.endswith("\n"))
     sys.exit(code)
@@ -413,7 +318,7 @@ def deploy_pipelines(
     try:
         lines = from_output(root, env, host, namespace, dry_run)
     except OutputInvalid as err:
-        _fail(1, str(err), "deploy only what `modelkiln compile` wrote and git holds")
+        fail(1, str(err), "deploy only what `modelkiln compile` wrote and git holds")
         return
     click.echo("\n".join(lines))
 
@@ -447,7 +352,7 @@ def init(directory: Path, name: str | None) -> None:
     try:
         written = scaffold(directory, name)
     except ScaffoldError as err:
-        _fail_usage(str(err), err.hint)
+        fail_usage(str(err), err.hint)
         return
     for path in written:
         click.echo(f"created {path}")
@@ -488,7 +393,7 @@ def promote(model: str, root: Path, env: str, **commit: Any) -> None:
     """Make MODEL's canary the stable version in ENV (an edit of its spec file)."""
     from compiler.gitops.promote import promote as run
 
-    _rollout(lambda options: run(_spec_root(root), model, env, options), commit)
+    _rollout(lambda options: run(spec_root(root), model, env, options), commit)
 
 
 @_rollout_command
@@ -497,7 +402,7 @@ def rollback(model: str, root: Path, env: str, to: str | None, **commit: Any) ->
     """Return MODEL in ENV to its stable version alone (or --to an earlier version)."""
     from compiler.gitops.promote import rollback as run
 
-    _rollout(lambda options: run(_spec_root(root), model, env, to, options), commit)
+    _rollout(lambda options: run(spec_root(root), model, env, to, options), commit)
 
 
 def _rollout(run: Any, flags: dict[str, Any]) -> None:
@@ -505,16 +410,16 @@ def _rollout(run: Any, flags: dict[str, Any]) -> None:
     from compiler.gitops.promote import CommitOptions, InvalidSpecs, Outcome, Refused
 
     if not flags["commit_"] and (flags["branch"] or flags["push"]):
-        _fail_usage("--branch and --push need --commit")
+        fail_usage("--branch and --push need --commit")
     options = CommitOptions(flags["branch"], flags["push"], flags["remote"])
     try:
         outcome: Outcome = run(options if flags["commit_"] else None)
     except InvalidSpecs as err:
-        _report(err.diagnostics, err.texts, "text")
-        _fail(1, str(err))
+        report(err.diagnostics, err.texts, "text")
+        fail(1, str(err))
         return
     except (Refused, CommitError) as err:
-        _fail(1, str(err), err.hint)
+        fail(1, str(err), err.hint)
         return
     click.echo(f"{outcome.file}: {outcome.subject}" if outcome.edits else outcome.subject)
     if outcome.output is not None:

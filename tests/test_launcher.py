@@ -206,6 +206,17 @@ def test_timeout_deletes_own_job_and_raises(cluster: Cluster) -> None:
     assert cluster.store.objects == {}
 
 
+def test_time_in_the_queue_does_not_count(cluster: Cluster) -> None:
+    """Kueue holds the job suspended for longer than the timeout; once admitted it finishes
+    in time, so the step succeeds (Trainer's activeDeadlineSeconds also restarts at the
+    resume: trainjob_controller.go reconcileDeadline, v2.3.0)."""
+    cluster.controller.scripts[RUN_A] = ["created", *["suspended"] * 12, "running", "complete"]
+    name = cluster.run(trainjob(), RUN_A, timeout=60)
+    assert cluster.clock.now - 1000.0 > 60 * 2  # far longer than the timeout in all
+    assert name.startswith("recommender-train-")
+    assert not [c for c in cluster.store.calls if c.verb == "delete"]
+
+
 def test_concurrent_runs_of_one_model_never_touch_each_other(cluster: Cluster) -> None:
     cluster.controller.scripts[RUN_B] = TRAINJOB_FAILURE
     results: dict[str, Any] = {}

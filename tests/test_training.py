@@ -16,7 +16,6 @@ import pytest
 from compiler.plan import EnvironmentPlan, ModelPlan
 from compiler.spec.types import parse_quantity
 from compiler.targets.kubeflow.pipeline import build_pipeline
-from compiler.targets.training import pod
 from compiler.targets.training.pytorchjob import pytorchjob
 from compiler.targets.training.runtime import RUNTIME_NAME
 from compiler.targets.training.trainjob import trainjob
@@ -413,7 +412,7 @@ def test_kueue_labels_reach_jobs_and_the_gpu_step() -> None:
     env, model = _gpu_models("quickstart")[0]
     assert model.training is not None
     training = dataclasses.replace(model.training, queue="team-risk", priority_class="batch")
-    want = {pod.QUEUE_LABEL: "team-risk", pod.PRIORITY_LABEL: "batch"}
+    want = {"kueue.x-k8s.io/queue-name": "team-risk", "kueue.x-k8s.io/priority-class": "batch"}
     step_model = dataclasses.replace(model, training=training)
     pipeline = build_pipeline(env, step_model)
     platform = pipeline.platform_spec.platforms["kubernetes"].deployment_spec.executors

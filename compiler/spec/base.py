@@ -25,6 +25,17 @@ class Strict(BaseModel):
     )
 
 
+def fields_problem(missing: list[str], foreign: list[str]) -> str | None:
+    """What a set of fields that depends on a type (a cloud provider, a state backend) lacks
+    or has too much, as "needs 'a'; does not use 'b' or 'c'"; None when nothing."""
+    parts = []
+    if missing:
+        parts.append("needs " + " and ".join(f"'{f}'" for f in missing))
+    if foreign:
+        parts.append("does not use " + " or ".join(f"'{f}'" for f in foreign))
+    return "; ".join(parts) or None
+
+
 class Metadata(Strict):
     name: Name = Field(description="DNS-1123 label, unique per kind.")
     owner: Line | None = Field(default=None, description="Team or person that owns this.")

@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from compiler import __version__
-from compiler.spec.base import Metadata, Strict
+from compiler.spec.base import Metadata, Strict, fields_problem
 from compiler.spec.gpupool import Accelerator
 from compiler.spec.metrics import RollbackReceiver, ServingMetrics
 from compiler.spec.quotas import Quotas
@@ -69,16 +69,12 @@ class Cloud(Strict):
         foreign = [f for f, v in given.items() if v is not None and f not in needed]
         if "host_encryption" in self.model_fields_set and self.provider != "azure":
             foreign.append("hostEncryption")  # an AKS setting: written elsewhere, a copy-paste
-        if missing or foreign:
-            parts = []
-            if missing:
-                parts.append("needs " + " and ".join(f"'{f}'" for f in missing))
-            if foreign:
-                parts.append("does not use " + " or ".join(f"'{f}'" for f in foreign))
+        problem = fields_problem(missing, foreign)
+        if problem is not None:
             raise PydanticCustomError(
                 "MK212",
                 "cloud provider '{provider}' {problem}",
-                {"provider": self.provider, "problem": "; ".join(parts)},
+                {"provider": self.provider, "problem": problem},
             )
         return self
 

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from compiler.spec.base import Strict
+from compiler.spec.base import Strict, fields_problem
 from compiler.spec.types import Line, check_region
 
 # Bucket names as GCS and S3 both accept them (lowercase letters, digits, dots, hyphens).
@@ -79,16 +79,12 @@ class StateBackend(Strict):
         allowed = NEEDS[self.type] + MAY.get(self.type, ())
         missing = [f for f in NEEDS[self.type] if given[f] is None]
         foreign = [f for f, v in given.items() if v is not None and f not in allowed]
-        if missing or foreign:
-            parts = []
-            if missing:
-                parts.append("needs " + " and ".join(f"'{f}'" for f in missing))
-            if foreign:
-                parts.append("does not use " + " or ".join(f"'{f}'" for f in foreign))
+        problem = fields_problem(missing, foreign)
+        if problem is not None:
             raise PydanticCustomError(
                 "MK223",
                 "state backend '{type}' {problem}",
-                {"type": self.type, "problem": "; ".join(parts)},
+                {"type": self.type, "problem": problem},
             )
         return self
 

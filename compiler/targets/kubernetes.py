@@ -7,12 +7,33 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from compiler.plan import GPU_RESOURCE, Placement
+from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan, Placement
+from compiler.quota_plan import PRIORITY_LABEL, QUEUE_LABEL
 
 # The user and group modelkiln's own images run as (images/drift/Dockerfile): not root, and
 # at least 10000, above the UIDs of host users and of common images (checkov CKV_K8S_40).
 NON_ROOT_UID = 10001
 RUNTIME_DEFAULT_SECCOMP = {"type": "RuntimeDefault"}
+
+
+def model_labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
+    """The labels of every object and pod modelkiln renders for a Model."""
+    return {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "modelkiln.dev/environment": env.name,
+        "modelkiln.dev/model": model.name,
+    }
+
+
+def kueue_labels(queue: str | None, priority_class: str | None) -> dict[str, str]:
+    """Kueue's queue and priority labels (kueue v0.19.2 pkg/controller/constants/
+    constants.go), on the object Kueue admits; empty when the workload is not queued."""
+    if queue is None:
+        return {}
+    out = {QUEUE_LABEL: queue}
+    if priority_class is not None:
+        out[PRIORITY_LABEL] = priority_class
+    return out
 
 
 def resources(

@@ -16,7 +16,7 @@ from kfp.compiler import pipeline_spec_builder as builder
 from kfp.dsl.types import type_utils
 
 from compiler.plan import GPU_RESOURCE, MANAGED_BY, EnvironmentPlan, ModelPlan, TrainingPlan
-from compiler.targets import fastyaml, yamlout
+from compiler.targets import fastyaml, kubernetes, yamlout
 from compiler.targets.kubeflow import components, kfp_patches
 from compiler.targets.kubeflow.kfp_import import executor_config_pb2
 from compiler.targets.kubeflow.parameters import SOURCE_COMMIT, hp_parameter, pipeline_parameters
@@ -96,7 +96,7 @@ def _training_pod(config: Any, training: TrainingPlan) -> None:
     if training.run_as_non_root:
         config.security_context.run_as_non_root = True
     if training.gpus:
-        for key, value in pod.kueue_labels(training).items():
+        for key, value in kubernetes.kueue_labels(training.queue, training.priority_class).items():
             config.pod_metadata.labels[key] = value
 
 

@@ -350,13 +350,26 @@ def launch_training_job(
                 raise TimeoutError(f"{title} (earlier attempt) still deleting at the timeout")
             time.sleep(min(5.0, max(deadline - time.monotonic(), 0.0)))
 
+    def held(found: Any) -> bool:
+        """Suspended, e.g. by Kueue until it admits the job: the timeout starts only at the
+        resume, as Trainer's own activeDeadlineSeconds does (v2.3.0
+        pkg/controller/trainjob_controller.go reconcileDeadline)."""
+        spec = found.get("spec", {})
+        if spec.get("suspend") or (spec.get("runPolicy") or {}).get("suspend"):
+            return True
+        conditions = found.get("status", {}).get("conditions") or []
+        return any(c.get("type") == "Suspended" and c.get("status") == "True" for c in conditions)
+
     def watch() -> tuple[str, dict[str, Any]]:
+        nonlocal deadline
         seen: dict[str, Any] = {}
         while True:
             found = get()
             if token(found) != attempt:
                 raise RuntimeError(f"{title} was deleted or replaced by someone else")
             report(found, seen)
+            if held(found):  # queued: the time in the queue does not count
+                deadline = time.monotonic() + timeout_seconds
             result, cond = outcome(found)
             remaining = deadline - time.monotonic()
             if result or remaining <= 0:
@@ -420,7 +433,9 @@ def launch_training_job(
                 "the job is kept for inspection"
             )
         if not result:
-            raise TimeoutError(f"{title} did not finish within {timeout_seconds} s; deleted")
+            raise TimeoutError(
+                f"{title} did not finish within {timeout_seconds} s of its admission; deleted"
+            )
         say("completed")
         return write_outputs()
     except BaseException:

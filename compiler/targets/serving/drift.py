@@ -13,7 +13,6 @@ from typing import Any
 from compiler import drift as flow
 from compiler.plan import EnvironmentPlan, ModelPlan
 from compiler.targets import kubernetes
-from compiler.targets.serving.inferenceservice import labels
 
 MOUNT = "/etc/modelkiln"
 # The job and the modules it imports, shipped side by side in the ConfigMap.
@@ -109,7 +108,7 @@ def drift_manifests(env: EnvironmentPlan, model: ModelPlan) -> list[dict[str, An
     assert model.serving is not None and model.serving.drift is not None
     drift = model.serving.drift
     name = f"{model.name}-drift"[:52].rstrip("-")  # CronJob names leave room for job suffixes
-    meta = {"name": name, "namespace": env.namespace, "labels": labels(env, model)}
+    meta = {"name": name, "namespace": env.namespace, "labels": kubernetes.model_labels(env, model)}
     config = json.dumps(drift_config(env, model), indent=2, sort_keys=True) + "\n"
     config_map = {
         "apiVersion": "v1",
@@ -130,7 +129,7 @@ def drift_manifests(env: EnvironmentPlan, model: ModelPlan) -> list[dict[str, An
                 "spec": {
                     "backoffLimit": 1,
                     "template": {
-                        "metadata": {"labels": labels(env, model)},
+                        "metadata": {"labels": kubernetes.model_labels(env, model)},
                         "spec": _pod(name, env, model),
                     },
                 }

@@ -22,8 +22,7 @@ from compiler.deployment import (
     MODE_ANNOTATION,
     MODE_VALUES,
 )
-from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan, ServingPlan
-from compiler.quota_plan import PRIORITY_LABEL, QUEUE_LABEL
+from compiler.plan import EnvironmentPlan, ModelPlan, ServingPlan
 from compiler.slo import SAFE_UTILISATION
 from compiler.targets import kubernetes
 from compiler.targets.serving import hardening
@@ -34,30 +33,6 @@ TARGET_UTILIZATION = "autoscaling.knative.dev/target-utilization-percentage"
 RATE_WINDOW = "2m"  # at least four samples at a 30 s scrape interval
 MODEL_CONTAINER = "kserve-container"
 STABLE_VERSION = "modelkiln.dev/stable-version"  # what spec.predictor serves during a canary
-
-
-def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "modelkiln.dev/environment": env.name,
-        "modelkiln.dev/model": model.name,
-    }
-
-
-def queue_labels(serving: ServingPlan) -> dict[str, str]:
-    """Kueue's queue and priority labels (Project quotas.servingQueues). KServe copies the
-    InferenceService's metadata.labels to the predictor Deployment and its pod template
-    (kserve v0.20.0 pkg/controller/v1beta1/inferenceservice/components/predictor.go:498-507,
-    reconcilers/deployment/deployment_reconciler.go:140-158); Kueue's deployment webhook
-    copies both labels to the pod template (kueue v0.19.2
-    pkg/controller/jobs/deployment/deployment_webhook.go:95-104), and its pod integration
-    admits each pod."""
-    out = {}
-    if serving.queue is not None:
-        out[QUEUE_LABEL] = serving.queue
-        if serving.priority_class is not None:
-            out[PRIORITY_LABEL] = serving.priority_class
-    return out
 
 
 def _model(serving: ServingPlan, storage_uri: str) -> dict[str, Any]:
@@ -164,9 +139,13 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
             "name": model.name,
             "namespace": env.namespace,
             "labels": {
-                **labels(env, model),
+                **kubernetes.model_labels(env, model),
                 "modelkiln.dev/version": model.version,
-                **queue_labels(serving),
+                # KServe copies the ISVC's labels to the predictor Deployment and its pod
+                # template (kserve v0.20.0 components/predictor.go:498-507,
+                # deployment_reconciler.go:140-158); Kueue's deployment webhook copies the
+                # queue labels to the pods (kueue v0.19.2 deployment_webhook.go:95-104)
+                **kubernetes.kueue_labels(serving.queue, serving.priority_class),
             },
             "annotations": annotations,
         },

@@ -5,38 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.plan import MANAGED_BY, EnvironmentPlan, ModelPlan, TrainingPlan
+from compiler.plan import EnvironmentPlan, ModelPlan, TrainingPlan
 from compiler.targets.kubernetes import RUNTIME_DEFAULT_SECCOMP
 
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # kueue pkg/controller/constants/constants.go @ v0.19.2
-PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
 
 def job_name(model: ModelPlan) -> str:
     """The job's name in the manifest; the launcher replaces it with a run-scoped one."""
     return f"{model.name}-train"[:63].rstrip("-")
-
-
-def labels(env: EnvironmentPlan, model: ModelPlan) -> dict[str, str]:
-    """The labels of every training pod and job modelkiln renders."""
-    return {
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "modelkiln.dev/environment": env.name,
-        "modelkiln.dev/model": model.name,
-    }
-
-
-def kueue_labels(training: TrainingPlan) -> dict[str, str]:
-    """Kueue's queue and priority labels, on the object Kueue admits (the job, or the pod of a
-    pipeline step); empty when the Project sets no quotas."""
-    out: dict[str, str] = {}
-    if training.queue:
-        out[QUEUE_LABEL] = training.queue
-    if training.priority_class:
-        out[PRIORITY_LABEL] = training.priority_class
-    return out
 
 
 def shm_volume(training: TrainingPlan) -> dict[str, Any]:

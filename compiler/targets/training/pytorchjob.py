@@ -37,7 +37,7 @@ def pytorchjob(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
         pod_spec["volumes"] = [pod.shm_volume(training)]
     pod_spec["securityContext"] = pod.pod_security_context(training)
     pod_spec |= kubernetes.placement(training.placement)
-    labels = pod.labels(env, model)
+    labels = kubernetes.model_labels(env, model)
 
     def replica(count: int) -> dict[str, Any]:
         return {
@@ -58,7 +58,7 @@ def pytorchjob(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
         "metadata": {
             "name": pod.job_name(model),
             "namespace": env.namespace,
-            "labels": labels | pod.kueue_labels(training),
+            "labels": labels | kubernetes.kueue_labels(training.queue, training.priority_class),
         },
         "spec": {
             "nprocPerNode": str(training.processes_per_node),

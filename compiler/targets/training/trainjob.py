@@ -43,7 +43,7 @@ def _pod_patch(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     spec["containers"] = [container]
     spec["securityContext"] = pod.pod_security_context(training)
     spec |= kubernetes.placement(training.placement)
-    return {"metadata": {"labels": pod.labels(env, model)}, "spec": spec}
+    return {"metadata": {"labels": kubernetes.model_labels(env, model)}, "spec": spec}
 
 
 def trainjob(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
@@ -83,7 +83,8 @@ def trainjob(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
         "metadata": {
             "name": pod.job_name(model),
             "namespace": env.namespace,
-            "labels": pod.labels(env, model) | pod.kueue_labels(training),
+            "labels": kubernetes.model_labels(env, model)
+            | kubernetes.kueue_labels(training.queue, training.priority_class),
         },
         "spec": spec,
     }

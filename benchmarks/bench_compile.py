@@ -48,7 +48,7 @@ def main() -> None:
     )
     if args.profile:
         from compiler.load import load
-        from compiler.plan import build_plan
+        from compiler.planner import build_plan
         from compiler.render import render
         from compiler.validate import validate
 

@@ -10,7 +10,8 @@ from compiler.diagnostics import Diagnostic
 from compiler.errors import UsageError
 from compiler.load import load
 from compiler.output import Changes, Manifest, apply, carried_over, compiler_id, staging, stale
-from compiler.plan import Plan, build_plan
+from compiler.plan import Plan
+from compiler.planner import build_plan
 from compiler.validate import validate
 from compiler.validate.context import Specs
 

@@ -9,7 +9,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from compiler.load import load
-from compiler.plan import Plan, build_plan
+from compiler.plan import Plan
+from compiler.planner import build_plan
 from compiler.render import render
 from compiler.validate import validate
 from tests.conftest import EXAMPLES

@@ -12,7 +12,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from compiler.load import load
-from compiler.plan import build_plan
+from compiler.planner import build_plan
 from compiler.render import render
 from compiler.validate import validate
 from tests.conftest import EXAMPLES

@@ -234,7 +234,7 @@ def test_training_without_command_runs_the_image_entrypoint(tmp_path: Any) -> No
     import shutil
 
     from compiler.load import load
-    from compiler.plan import build_plan
+    from compiler.planner import build_plan
     from compiler.validate import validate
     from tests.conftest import EXAMPLES
 

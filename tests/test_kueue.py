@@ -15,7 +15,8 @@ import pytest
 
 from compiler import catalog
 from compiler.load import load
-from compiler.plan import EnvironmentPlan, build_plan
+from compiler.plan import EnvironmentPlan
+from compiler.planner import build_plan
 from compiler.quota_plan import PRIORITY_LABEL, QUEUE_LABEL, scoped_name
 from compiler.render import render
 from compiler.validate import validate

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.load import load
-from compiler.plan import build_plan
+from compiler.planner import build_plan
 from compiler.render import render
 from compiler.validate import validate
 from tests.conftest import EXAMPLES

@@ -38,7 +38,7 @@ import pytest
 from compiler.targets.terraform import render_environment
 from tests.conftest import REPO
 from tests.kfp_helpers import files_of, plan_of
-from tests.test_checkov import checkov
+from tests.test_checkov import checkov, unexpected_failures
 
 EXAMPLES = ("quickstart", "multi-cloud")
 HOST_ENCRYPTED = "multi-cloud-host-encryption"  # multi-cloud with cloud.hostEncryption on AKS
@@ -255,13 +255,7 @@ def test_the_node_pool_hardening_checks_pass(scan: Scan) -> None:
 
 
 def test_only_the_documented_terraform_checks_fail(scan: Scan) -> None:
-    problems = []
-    for key, failed in sorted(scan.failed.items()):
-        if key[0].startswith("/mutants/"):
-            continue
-        unexpected = failed - _accepted(key)
-        if unexpected:
-            problems.append(f"{key}: failed {sorted(unexpected)}")
+    problems = unexpected_failures(scan.failed, _accepted)
     assert not problems, "\n".join(problems)
 
 

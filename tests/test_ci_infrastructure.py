@@ -24,6 +24,18 @@ OUTPUT = ProjectSpec.model_fields["output"].default  # where compile writes: dep
 _TERRAFORM = re.compile(r"(?:^|[\s;&|(])(terraform\s[^\n|>&;)]*)")
 
 
+# what both CI files run in TF_DIR: the plan (saved) on a PR and on main, then its apply
+PLAN_COMMANDS = [
+    ["init", "-input=false"],
+    ["plan", "-input=false", "-lock-timeout=5m", "-out=tfplan"],
+    ["show", "-no-color", "tfplan"],
+]
+APPLY_COMMANDS = [
+    ["init", "-input=false", "-lockfile=readonly"],
+    ["apply", "-input=false", "-lock-timeout=5m", "tfplan"],
+]
+
+
 def terraform_calls(job: Job) -> list[list[str]]:
     calls = []
     for script in job.scripts:
@@ -60,15 +72,8 @@ def test_github_plans_on_prs_and_applies_the_saved_plan_behind_a_gate() -> None:
         )
         assert "infra-changes" in job.body["needs"]
         assert job.body["permissions"] == {"contents": "read", "id-token": "write"}
-    assert subcommands(plan, "$TF_DIR") == [
-        ["init", "-input=false"],
-        ["plan", "-input=false", "-lock-timeout=5m", "-out=tfplan"],
-        ["show", "-no-color", "tfplan"],
-    ]
-    assert subcommands(apply, "$TF_DIR") == [
-        ["init", "-input=false", "-lockfile=readonly"],
-        ["apply", "-input=false", "-lock-timeout=5m", "tfplan"],
-    ]
+    assert subcommands(plan, "$TF_DIR") == PLAN_COMMANDS
+    assert subcommands(apply, "$TF_DIR") == APPLY_COMMANDS
     # the gate: plans in `<env>-plan` (no reviewers), applies in `<env>` (reviewers), on
     # pushes to main only, after the plans
     assert plan.body["environment"] == "${{ matrix.environment }}-plan"
@@ -100,15 +105,8 @@ def test_gitlab_plans_on_mrs_and_applies_the_saved_plan_by_hand() -> None:
         assert job.body["variables"]["TF_DIR"] == f"{OUTPUT}/$ENVIRONMENT/terraform"
         assert "CLOUD_ID_TOKEN" in job.body["id_tokens"]
     assert load(GITLAB)["variables"]["MODELKILN_OUTPUT"] == OUTPUT
-    assert subcommands(plan, "$TF_DIR") == [
-        ["init", "-input=false"],
-        ["plan", "-input=false", "-lock-timeout=5m", "-out=tfplan"],
-        ["show", "-no-color", "tfplan"],
-    ]
-    assert subcommands(apply, "$TF_DIR") == [
-        ["init", "-input=false", "-lockfile=readonly"],
-        ["apply", "-input=false", "-lock-timeout=5m", "tfplan"],
-    ]
+    assert subcommands(plan, "$TF_DIR") == PLAN_COMMANDS
+    assert subcommands(apply, "$TF_DIR") == APPLY_COMMANDS
     assert [r.get("when") for r in apply.body["rules"]] == ["manual"]
     assert apply.body["rules"][0]["if"] == '$CI_COMMIT_BRANCH == "main"'
     assert apply.body["environment"] == {"name": "$ENVIRONMENT"}

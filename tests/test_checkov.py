@@ -97,6 +97,37 @@ def checkov() -> str:
     return found
 
 
+def checkov_reports(folder: Path, framework: str) -> list[dict[str, Any]]:
+    """checkov's JSON reports on a folder, as the suite runs it: no update check, no download
+    of external checks; exit 1 only means that some check failed."""
+    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "LOG_LEVEL": "WARNING"}
+    command = [checkov(), "-d", str(folder), "--framework", framework, "-o", "json"]
+    proc = subprocess.run(
+        [*command, "--compact", "--skip-download"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    reports = json.loads(proc.stdout)
+    return reports if isinstance(reports, list) else [reports]
+
+
+def checks_by_resource(
+    reports: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, str], set[str]], dict[tuple[str, str], set[str]]]:
+    """(passed, failed): (file, resource) -> the check ids, over all reports."""
+    passed: dict[tuple[str, str], set[str]] = defaultdict(set)
+    failed: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for report in reports:
+        results = report.get("results", {})
+        for result, into in (("passed_checks", passed), ("failed_checks", failed)):
+            for check in results.get(result, []):
+                into[(check["file_path"], check["resource"])].add(check["check_id"])
+    return dict(passed), dict(failed)
+
+
 # --- the pods KServe would create ---------------------------------------------------------
 
 
@@ -266,48 +297,22 @@ def _render(root: Path, name: str, files: dict[str, bytes], mutate: bool) -> Non
 
 @pytest.fixture(scope="session")
 def scan(tmp_path_factory: pytest.TempPathFactory) -> Scan:
-    exe = checkov()
     root = tmp_path_factory.mktemp("checkov")
     for example in EXAMPLES:
         _render(root, example, files_of(example), mutate=True)
     knative = knative_quickstart(tmp_path_factory.mktemp("knative") / "quickstart")
     _render(root, KNATIVE, files_of(knative), mutate=False)
-    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "LOG_LEVEL": "WARNING"}
-    proc = subprocess.run(
-        [
-            exe,
-            "-d",
-            str(root),
-            "--framework",
-            "kubernetes",
-            "-o",
-            "json",
-            "--compact",
-            "--skip-download",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    reports = json.loads(proc.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    passed: dict[tuple[str, str], set[str]] = defaultdict(set)
-    failed: dict[tuple[str, str], set[str]] = defaultdict(set)
+    reports = checkov_reports(root, "kubernetes")
+    passed, failed = checks_by_resource(reports)
     version = ""
     for report in reports:
         version = report.get("summary", {}).get("checkov_version", version)
-        results = report.get("results", {})
-        for result, into in (("passed_checks", passed), ("failed_checks", failed)):
-            for check in results.get(result, []):
-                into[(check["file_path"], check["resource"])].add(check["check_id"])
     pods = {
         key
         for key in passed.keys() | failed.keys()
         if key[1].startswith(("CronJob.", "Deployment."))
     }
-    return Scan(dict(passed), dict(failed), version, pods)
+    return Scan(passed, failed, version, pods)
 
 
 def _ours(scan: Scan) -> list[tuple[str, str]]:

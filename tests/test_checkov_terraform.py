@@ -23,12 +23,8 @@ checkov-requirements.txt), checkov/terraform/checks/resource/:
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +34,7 @@ import pytest
 from compiler.targets.terraform import render_environment
 from tests.conftest import REPO
 from tests.kfp_helpers import files_of, plan_of
-from tests.test_checkov import checkov, unexpected_failures
+from tests.test_checkov import checkov_reports, checks_by_resource, unexpected_failures
 
 EXAMPLES = ("quickstart", "multi-cloud")
 HOST_ENCRYPTED = "multi-cloud-host-encryption"  # multi-cloud with cloud.hostEncryption on AKS
@@ -169,28 +165,10 @@ def _mutants(root: Path, cases: dict[str, dict[str, bytes]]) -> None:
 
 
 def run_checkov(folder: Path) -> Scan:
-    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "LOG_LEVEL": "WARNING"}
-    command = [checkov(), "-d", str(folder), "--framework", "terraform", "-o", "json"]
-    proc = subprocess.run(
-        [*command, "--compact", "--skip-download"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    reports = json.loads(proc.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    passed: dict[tuple[str, str], set[str]] = defaultdict(set)
-    failed: dict[tuple[str, str], set[str]] = defaultdict(set)
-    errors = 0
-    for report in reports:
-        errors += report.get("summary", {}).get("parsing_errors", 0)
-        results = report.get("results", {})
-        for result, into in (("passed_checks", passed), ("failed_checks", failed)):
-            for check in results.get(result, []):
-                into[(check["file_path"], check["resource"])].add(check["check_id"])
-    return Scan(dict(passed), dict(failed), errors)
+    reports = checkov_reports(folder, "terraform")
+    passed, failed = checks_by_resource(reports)
+    errors = sum(report.get("summary", {}).get("parsing_errors", 0) for report in reports)
+    return Scan(passed, failed, errors)
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,8 @@ demo: install
 	$(BIN)/modelkiln validate examples/quickstart
 	@echo "== modelkiln validate examples/multi-cloud"
 	$(BIN)/modelkiln validate examples/multi-cloud
+	@echo "== modelkiln validate examples/llm"
+	$(BIN)/modelkiln validate examples/llm
 	@echo "== modelkiln validate examples/broken/gpus-exceed-pool (a mistake, on purpose)"
 	-$(BIN)/modelkiln validate examples/broken/gpus-exceed-pool
 	@echo "== modelkiln compile examples/multi-cloud --out build/demo"

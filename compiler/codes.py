@@ -80,6 +80,13 @@ CODES: dict[str, Code] = {
     "MK234": Code(
         "stable-uri-required", "A canary of an explicit storageUri needs rollout.stableStorageUri."
     ),
+    "MK240": Code("llm-parameter-count", "serving.llm.parameters is not a count like 8B."),
+    "MK241": Code(
+        "llm-throughput", "The LLM SLO needs exactly one of tokensPerSecond, requestsPerSecond."
+    ),
+    "MK242": Code("serving-objectives", "serving needs capacityRps and slo, or llm."),
+    "MK243": Code("llm-request-slo", "serving.llm with serving.capacityRps or serving.slo."),
+    "MK244": Code("gpu-sharing", "GpuPool sharing needs exactly one of mig, timeSlicing."),
     # -- across documents
     "MK301": Code("duplicate-name", "Two documents of one kind share a name."),
     "MK302": Code("unknown-data-source", "A Model refers to a DataSource that does not exist."),

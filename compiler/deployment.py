@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from compiler.llm import capacity_tokens_per_second, peak_tokens_per_second
 from compiler.slo import Replicas, canary_replicas, replicas
 from compiler.spec.model import ModelSpec, Serving
 from compiler.spec.project import Environment
@@ -60,6 +61,8 @@ def deployment_plan(env: Environment) -> DeploymentPlan:
 
 def storage_uri(spec: ModelSpec, registry: str | None, name: str) -> str:
     """Where the model's artifact lives: explicit, else <registry>/<model>/<version>."""
+    if spec.serving is not None and spec.serving.llm is not None:
+        return spec.serving.llm.source
     if spec.serving is not None and spec.serving.storage_uri:
         return spec.serving.storage_uri
     return artifact_uri(registry, name, spec.version)
@@ -125,13 +128,23 @@ class ServingRollout:
     canary: CanaryPlan | None
 
 
+def load(serving: Serving) -> tuple[float, float, float]:
+    """(peak, one replica's capacity, availability): requests/s, or output tokens/s for a
+    language model (compiler/llm)."""
+    if serving.llm is not None:
+        llm = serving.llm
+        peak = peak_tokens_per_second(llm)
+        return (peak, capacity_tokens_per_second(llm), llm.slo.availability)
+    assert serving.slo is not None and serving.capacity_rps is not None  # Serving checks
+    return (serving.slo.throughput_rps, serving.capacity_rps, serving.slo.availability)
+
+
 def serving_replicas(spec: ModelSpec) -> Replicas:
     serving = spec.serving
     assert serving is not None
     scaling = serving.autoscaling
     given = (scaling.min_replicas, scaling.max_replicas) if scaling else None
-    slo = serving.slo
-    return replicas(slo.throughput_rps, serving.capacity_rps, slo.availability, given)
+    return replicas(*load(serving), given)
 
 
 def canary_plan(spec: ModelSpec, storage_uri: str, scale: Replicas) -> CanaryPlan:
@@ -142,7 +155,7 @@ def canary_plan(spec: ModelSpec, storage_uri: str, scale: Replicas) -> CanaryPla
     percent = canary_percent(spec.serving)
     stable = spec.serving.rollout.stable_version
     assert percent is not None and stable is not None
-    pods = canary_replicas(spec.serving.slo.throughput_rps, scale.scale_target_rps, percent)
+    pods = canary_replicas(load(spec.serving)[0], scale.scale_target_rps, percent)
     return CanaryPlan(spec.version, stable, storage_uri, percent, min(pods, scale.max))
 
 

@@ -18,6 +18,7 @@ from compiler.deployment import (
     DeploymentPlan,
 )
 from compiler.drift import DriftPlan
+from compiler.llm import LlmPlan
 from compiler.quota_plan import KueuePlan
 from compiler.serving_metrics import MetricsPlan
 from compiler.slo import Replicas
@@ -178,10 +179,11 @@ class ServingPlan:
     gpus: int  # per replica
     pool: PoolPlan | None
     replicas: Replicas
-    capacity_rps: float
-    latency_p99_ms: float
+    # request-level objectives; None for a language model, whose are llm's
+    capacity_rps: float | None
+    latency_p99_ms: float | None
     availability: float  # percent
-    throughput_rps: float
+    throughput_rps: float | None
     strategy: str  # canary | direct
     canary_percent: int | None
     max_error_rate: float | None
@@ -197,6 +199,7 @@ class ServingPlan:
     # Kueue (Project quotas.servingQueues): the predictor's queue-name and priority labels
     queue: str | None = None
     priority_class: str | None = None
+    llm: LlmPlan | None = None  # a language model served by vLLM (compiler/llm)
 
     @property
     def placement(self) -> Placement:

@@ -14,6 +14,7 @@ from compiler.deployment import (
     storage_uri,
 )
 from compiler.drift import drift_plan
+from compiler.llm.planning import llm_plan
 from compiler.plan import (
     ACCELERATOR_LABEL,
     AKS_SPOT_TAINT,
@@ -206,19 +207,23 @@ def _serving_plan(
     rollout = serving.rollout
     rollback = rollout.rollback
     serve = serving_rollout(spec, env, specs.project.obj.spec.registry, name, uri)
+    pool = pools.get(serving.resources.pool) if serving.resources.pool else None
+    gpus = specs.gpus_of(serving.resources)
+    llm = llm_plan(serving.llm, env, pool, gpus) if serving.llm is not None else None
+    slo = serving.slo
     return ServingPlan(
         format=serving.format or FORMATS[spec.framework],
         runtime=serving.runtime,
         storage_uri=uri,
         cpu=serving.resources.cpu,
         memory=serving.resources.memory,
-        gpus=specs.gpus_of(serving.resources),
-        pool=pools.get(serving.resources.pool) if serving.resources.pool else None,
+        gpus=gpus,
+        pool=pool,
         replicas=serve.replicas,
         capacity_rps=serving.capacity_rps,
-        latency_p99_ms=serving.slo.latency_p99_ms,
-        availability=serving.slo.availability,
-        throughput_rps=serving.slo.throughput_rps,
+        latency_p99_ms=slo.latency_p99_ms if slo else None,
+        availability=llm.availability if llm else slo.availability if slo else 0,
+        throughput_rps=slo.throughput_rps if slo else None,
         strategy=rollout.strategy,
         canary_percent=running_canary_percent(spec),
         max_error_rate=rollback.max_error_rate if rollback else None,
@@ -228,6 +233,7 @@ def _serving_plan(
         deployment=serve.deployment,
         stable_storage_uri=serve.stable_storage_uri,
         canary=serve.canary,
+        llm=llm,
     )
 
 

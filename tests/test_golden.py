@@ -18,7 +18,7 @@ from tests.kfp_helpers import files_of, read_tree
 GOLDEN = REPO / "tests" / "golden"
 
 
-@pytest.mark.parametrize("example", ["quickstart", "multi-cloud"])
+@pytest.mark.parametrize("example", ["quickstart", "multi-cloud", "llm"])
 def test_golden(example: str) -> None:
     rendered = files_of(example)
     folder = GOLDEN / example

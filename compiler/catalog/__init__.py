@@ -84,3 +84,8 @@ def not_offered_reason(accelerator: str, cloud: str) -> str:
 
 def clouds_offering(accelerator: str) -> list[str]:
     return [c for c in ("aws", "azure", "gcp") if offering(accelerator, c) is not None]
+
+
+def gpu_memory_gib(accelerator: str) -> float:
+    """Memory of one GPU of this accelerator, as the catalog gives it."""
+    return float(raw()["accelerators"][accelerator]["gpuMemoryGiB"])

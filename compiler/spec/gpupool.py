@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
 from compiler.spec.types import Line
@@ -20,6 +21,30 @@ Accelerator = Literal[
 ]
 
 
+class GpuSharing(Strict):
+    """How the pool's GPUs are shared (NVIDIA GPU operator conventions, docs/llm.md): every
+    GPU cut into MIG slices of one profile, or time-sliced between several pods."""
+
+    mig: Line | None = Field(
+        default=None,
+        description="MIG profile every GPU of the pool is partitioned into, e.g. 1g.10gb; "
+        "must exist on the accelerator (catalog).",
+    )
+    time_slicing: int | None = Field(
+        default=None, ge=2, le=48, description="Pods sharing each GPU by time-slicing."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> GpuSharing:
+        if (self.mig is None) == (self.time_slicing is None):
+            raise PydanticCustomError(
+                "MK244",
+                "sharing needs exactly one of mig or timeSlicing",
+                {"hint": "mig: 1g.10gb partitions each GPU; timeSlicing: 4 shares it by time"},
+            )
+        return self
+
+
 class GpuPoolSpec(Strict):
     accelerator: Accelerator
     gpus_per_node: int = Field(ge=1, le=16)
@@ -32,6 +57,9 @@ class GpuPoolSpec(Strict):
     disk_gb: int | None = Field(default=None, ge=10, le=65536)
     environments: list[Line] | None = Field(
         default=None, description="Environments this pool exists in; default: every one."
+    )
+    sharing: GpuSharing | None = Field(
+        default=None, description="MIG partitions or time-slicing; absent: whole GPUs."
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Metadata, Strict
+from compiler.spec.llm import Llm
 from compiler.spec.storage import ArtifactUri
 from compiler.spec.types import (
     Cron,
@@ -130,6 +131,11 @@ class ServingResources(Strict):
     )
     cpu: Quantity | None = None
     memory: Quantity | None = None
+    mig_profile: Line | None = Field(
+        default=None,
+        description="A MIG slice of the pool's GPUs (e.g. 1g.10gb) instead of whole GPUs; "
+        "the pool must declare this profile (GpuPool sharing.mig).",
+    )
 
 
 class Slo(Strict):
@@ -171,12 +177,46 @@ class Serving(Strict):
     runtime: Line | None = None
     storage_uri: ArtifactUri | None = None
     resources: ServingResources = Field(default_factory=ServingResources)
-    capacity_rps: float = Field(
-        gt=0, le=MAX_RPS, description="Throughput of one replica at the SLO latency."
+    capacity_rps: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_RPS,
+        description="Throughput of one replica at the SLO latency; required unless llm.",
     )
-    slo: Slo
+    slo: Slo | None = Field(default=None, description="Required unless llm.")
+    llm: Llm | None = Field(
+        default=None,
+        description="A language model served by vLLM, with token SLOs (docs/llm.md); "
+        "replaces capacityRps and slo.",
+    )
     autoscaling: Autoscaling | None = None
     rollout: Rollout = Field(default_factory=Rollout)
+
+    @model_validator(mode="after")
+    def _request_or_token_slo(self) -> Serving:
+        if self.llm is None and (self.capacity_rps is None or self.slo is None):
+            given = (("capacityRps", self.capacity_rps), ("slo", self.slo))
+            missing = [name for name, value in given if value is None]
+            raise PydanticCustomError(
+                "MK242",
+                "serving needs {missing}",
+                {
+                    "missing": " and ".join(f"'{m}'" for m in missing),
+                    "hint": "give capacityRps and slo {latencyP99Ms, availability, "
+                    "throughputRps}, or describe a language model under llm",
+                },
+            )
+        if self.llm is not None and (self.capacity_rps is not None or self.slo is not None):
+            raise PydanticCustomError(
+                "MK243",
+                "an LLM's objectives are serving.llm.slo; serving.capacityRps and serving.slo "
+                "do not apply",
+                {
+                    "hint": "move the objectives to llm.slo (ttftP95Ms, tpotP95Ms, availability, "
+                    "tokensPerSecond) and remove capacityRps and slo"
+                },
+            )
+        return self
 
 
 class DriftResources(Strict):

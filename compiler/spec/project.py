@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from compiler import __version__
 from compiler.spec.base import Metadata, Strict, fields_problem
 from compiler.spec.gpupool import Accelerator
+from compiler.spec.llm import EnvironmentLlm
 from compiler.spec.metrics import RollbackReceiver, ServingMetrics
 from compiler.spec.quotas import Quotas
 from compiler.spec.state import EnvironmentTerraform
@@ -99,6 +100,10 @@ class EnvironmentServing(Strict):
         description="Standard mode: the Prometheus server KEDA asks for each predictor's "
         "request rate (the counter of metrics.requests). Absent: the predictors scale on CPU "
         "utilisation (HPA).",
+    )
+    llm: EnvironmentLlm = Field(
+        default_factory=EnvironmentLlm,
+        description="How language models (Model serving.llm) are served here (docs/llm.md).",
     )
 
 

@@ -19,10 +19,9 @@ def render_model(env: EnvironmentPlan, model: ModelPlan) -> dict[str, bytes]:
 
     base = f"{env.name}/models/{model.name}/serving/"
     header = HEADER.format(model=model.name)
-    files = {
-        "inferenceservice.yaml": yamlout.dump(inference_service(env, model), header=header),
-        "prometheusrule.yaml": yamlout.dump(prometheus_rule(env, model), header=header),
-    }
+    files = {"inferenceservice.yaml": yamlout.dump(inference_service(env, model), header=header)}
+    if model.serving.llm is None:  # TODO(issue 13): token SLO rules
+        files["prometheusrule.yaml"] = yamlout.dump(prometheus_rule(env, model), header=header)
     if model.serving.drift is not None:
         files["drift.yaml"] = yamlout.dump_all(drift_manifests(env, model), header=header)
     kustomization = {

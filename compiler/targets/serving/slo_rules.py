@@ -107,6 +107,7 @@ def slis(env: EnvironmentPlan, model: ModelPlan) -> tuple[Sli, Sli]:
     s = model.serving
     assert s is not None
     m = s.metrics
+    assert s.latency_p99_ms is not None  # a language model's SLIs are compiler/llm's
     bound = measured_bound(s.latency_p99_ms, m.buckets)
     availability = Sli(
         "availability",

@@ -24,8 +24,8 @@ def latency_buckets(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagn
     found: dict[tuple[str, str, float, tuple[float, ...]], list[ModelView]] = {}
     for view in specs.views:
         serving = view.spec.serving
-        if serving is None:
-            continue
+        if serving is None or serving.slo is None:
+            continue  # a language model's objectives are token latencies (compiler/llm)
         bounds = buckets(view.env)
         if boundary(serving.slo.latency_p99_ms, bounds)[0]:
             continue

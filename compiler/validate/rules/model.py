@@ -34,7 +34,10 @@ def workload(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
 
 
 def serving_storage(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
-    if spec.serving is not None and spec.training is None and spec.serving.storage_uri is None:
+    serving = spec.serving
+    if serving is None or spec.training is not None or serving.llm is not None:
+        return  # a language model's artifact is llm.source
+    if serving.storage_uri is None:
         yield at(
             ("serving",),
             "MK215",

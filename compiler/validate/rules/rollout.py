@@ -18,7 +18,7 @@ from compiler.validate.context import At, ModelView, Specs
 
 def rps_target(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     serving = spec.serving
-    if serving is None or scale_target(serving.capacity_rps) >= 1:
+    if serving is None or serving.capacity_rps is None or scale_target(serving.capacity_rps) >= 1:
         return
     yield at(
         ("serving", "capacityRps"),

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 
-from compiler.deployment import serving_rollout
+from compiler.deployment import load, serving_rollout
 from compiler.diagnostics import Diagnostic, enumerate_names
 from compiler.validate.context import ModelView, Specs
 
@@ -25,15 +25,17 @@ def throughput(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic
         serving = view.spec.serving
         if serving is None or serving.autoscaling is None:
             continue  # derived replicas carry the peak by construction
-        top = serving.autoscaling.max_replicas * serving.capacity_rps
-        if top < serving.slo.throughput_rps:
-            least = math.ceil(serving.slo.throughput_rps / serving.capacity_rps)
+        peak, capacity, _ = load(serving)
+        top = serving.autoscaling.max_replicas * capacity
+        if top < peak:
+            least = math.ceil(peak / capacity)
+            what = "capacity tokens/s" if serving.llm else "capacityRps"
+            unit = "output tokens/s" if serving.llm else "rps"
             yield view.at(
                 ("serving", "autoscaling", "maxReplicas"),
                 "MK312",
-                f"maxReplicas {serving.autoscaling.max_replicas} × capacityRps "
-                f"{serving.capacity_rps:g} = {top:g} rps cannot serve throughputRps "
-                f"{serving.slo.throughput_rps:g}",
+                f"maxReplicas {serving.autoscaling.max_replicas} × {what} "
+                f"{capacity:g} = {top:g} {unit} cannot serve the peak of {peak:g}",
                 f"maxReplicas must be at least {least}, or remove autoscaling to derive it",
                 patch=least,
             )

@@ -136,6 +136,10 @@ CODES: dict[str, Code] = {
     "MK362": Code("quota-unknown-pool", "quotas name a GpuPool that does not exist."),
     "MK363": Code("quota-overcommit", "The teams' GPU quotas add up to more than the pool holds."),
     "MK364": Code("borrowing-limit-without-cohort", "borrowingLimit without quotas.borrowing."),
+    "MK380": Code("mig-profile", "The pool's MIG profile does not exist on its accelerator."),
+    "MK381": Code("mig-slice", "A Model's migProfile is not the MIG profile of its pool."),
+    "MK382": Code("shared-gpu-count", "A workload on a shared GPU pool asks for more than one."),
+    "MK383": Code("sharing-cloud", "The environment's cloud cannot share the pool's GPUs so."),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),

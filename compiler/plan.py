@@ -21,11 +21,11 @@ from compiler.drift import DriftPlan
 from compiler.llm import LlmPlan
 from compiler.quota_plan import KueuePlan
 from compiler.serving_metrics import MetricsPlan
+from compiler.sharing import GPU_RESOURCE, PoolSharing
 from compiler.slo import Replicas
 from compiler.spec.project import DEFAULT_DRIFT_IMAGE
 from compiler.spec.state import StateBackend
 
-GPU_RESOURCE = "nvidia.com/gpu"
 POOL_LABEL = "modelkiln.dev/pool"
 ACCELERATOR_LABEL = "modelkiln.dev/accelerator"
 GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
@@ -62,11 +62,24 @@ class PoolPlan:
     labels: tuple[tuple[str, str], ...]
     taints: tuple[Taint, ...]
     cost: PoolCost
+    sharing: PoolSharing | None = None  # MIG or time-slicing (compiler/sharing.py)
 
     @property
     def placement(self) -> Placement:
-        """The selector and tolerations every workload on this pool uses."""
-        return Placement(((POOL_LABEL, self.name),), self.taints)
+        """The selector and tolerations every workload on this pool uses: the pool's label,
+        and on GKE the labels its device plugin needs for shared GPUs."""
+        extra = self.sharing.node_selector if self.sharing else ()
+        return Placement(tuple(sorted(((POOL_LABEL, self.name), *extra))), self.taints)
+
+    @property
+    def gpu_resource(self) -> str:
+        """The extended resource a workload on this pool asks for (a MIG slice or a GPU)."""
+        return self.sharing.resource if self.sharing else GPU_RESOURCE
+
+    @property
+    def devices_per_gpu(self) -> int:
+        """Devices (MIG slices, time-slicing clients) each GPU offers; 1 without sharing."""
+        return self.sharing.per_gpu if self.sharing else 1
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,12 @@ class ServingPlan:
     @property
     def placement(self) -> Placement:
         return self.pool.placement if self.pool else Placement()
+
+    @property
+    def gpu_resource(self) -> str:
+        """What each of the replica's `gpus` is: nvidia.com/gpu, or a MIG slice
+        nvidia.com/mig-<profile> on a MIG pool with the GPU operator (compiler/sharing.py)."""
+        return self.pool.gpu_resource if self.pool else GPU_RESOURCE
 
     @property
     def error_budget(self) -> float:

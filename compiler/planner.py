@@ -40,6 +40,7 @@ from compiler.plan import (
 )
 from compiler.quota_plan import kueue_plan, with_queues
 from compiler.serving_metrics import resolve
+from compiler.sharing import pool_sharing
 from compiler.spec.datasource import DataSource
 from compiler.spec.model import ModelSpec
 from compiler.spec.project import Environment, Monitoring
@@ -67,6 +68,9 @@ def _pool_plan(entry: Any, env: Environment, overrides: Any) -> PoolPlan | None:
         (ACCELERATOR_LABEL, spec.accelerator),
         (POOL_LABEL, entry.name),
     )
+    sharing = pool_sharing(spec.accelerator, spec.sharing, env.cloud.provider)
+    if sharing is not None:  # what the GPU operator reads on EKS and AKS nodes
+        labels = tuple(sorted((*labels, *sharing.node_labels)))
     taints: tuple[Taint, ...] = (Taint(*GPU_TAINT), Taint(POOL_LABEL, entry.name, "NoSchedule"))
     if spec.spot and env.cloud.provider == "azure":
         # AKS puts this label and taint on every Spot pool whatever Terraform says: declare
@@ -87,6 +91,7 @@ def _pool_plan(entry: Any, env: Environment, overrides: Any) -> PoolPlan | None:
         labels=labels,
         taints=taints,
         cost=cost,
+        sharing=sharing,
     )
 
 

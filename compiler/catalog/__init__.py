@@ -89,3 +89,37 @@ def clouds_offering(accelerator: str) -> list[str]:
 def gpu_memory_gib(accelerator: str) -> float:
     """Memory of one GPU of this accelerator, as the catalog gives it."""
     return float(raw()["accelerators"][accelerator]["gpuMemoryGiB"])
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    """One MIG profile of an accelerator (docs/catalog.md, "MIG profiles")."""
+
+    name: str  # e.g. 1g.10gb
+    memory_mib: int  # what NVML reports for the slice (GpuInstanceProfileInfo.MemorySizeMB)
+    per_gpu: int  # slices of this profile one GPU is cut into
+    aks_gpu_instance: str | None  # AKS node pool gpu_instance (MIG1g...), None: AKS cannot
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_mib / 1024
+
+
+@cache
+def mig_profiles(accelerator: str) -> tuple[MigProfile, ...]:
+    """The accelerator's MIG profiles in the catalog's order; () when it has no MIG."""
+    entries = raw()["accelerators"][accelerator]["migProfiles"]
+    return tuple(
+        MigProfile(name, int(e["memoryMiB"]), int(e["perGpu"]), e.get("aksGpuInstance"))
+        for name, e in sorted(entries.items(), key=lambda item: _profile_order(item[0]))
+    )
+
+
+def mig_profile(accelerator: str, name: str) -> MigProfile | None:
+    return next((p for p in mig_profiles(accelerator) if p.name == name), None)
+
+
+def _profile_order(name: str) -> tuple[int, int]:
+    """1g.5gb < 1g.10gb < 2g.10gb: by compute slices, then memory."""
+    compute, _, memory = name.partition(".")
+    return int(compute.rstrip("g")), int(memory.rstrip("gb"))

@@ -37,11 +37,16 @@ def kueue_labels(queue: str | None, priority_class: str | None) -> dict[str, str
 
 
 def resources(
-    cpu: str | None, memory: str | None, gpus: int, *, cpu_limit: bool = False
+    cpu: str | None,
+    memory: str | None,
+    gpus: int,
+    *,
+    cpu_limit: bool = False,
+    gpu_resource: str = GPU_RESOURCE,
 ) -> dict[str, Any]:
     """Container resources: CPU request (and the same limit with cpu_limit); memory request
     = limit; GPUs as a limit (for an extended resource Kubernetes sets the request to the
-    limit)."""
+    limit), under gpu_resource (a MIG slice's name on a MIG pool: ServingPlan.gpu_resource)."""
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     if cpu:
@@ -51,7 +56,7 @@ def resources(
     if memory:
         requests["memory"] = limits["memory"] = memory
     if gpus:
-        limits[GPU_RESOURCE] = gpus
+        limits[gpu_resource] = gpus
     out: dict[str, Any] = {}
     if requests:
         out["requests"] = requests

@@ -44,7 +44,9 @@ def _model(serving: ServingPlan, storage_uri: str) -> dict[str, Any]:
     # the ServingRuntime's container (limits.cpu 1, memory 2Gi in the stock runtimes), so a
     # request without its own limit would meet the runtime's limit and the pod be refused
     gpus = serving.gpus if serving.pool is not None else 0  # GPUs only on GPU pools
-    resources = kubernetes.resources(serving.cpu, serving.memory, gpus, cpu_limit=True)
+    resources = kubernetes.resources(
+        serving.cpu, serving.memory, gpus, cpu_limit=True, gpu_resource=serving.gpu_resource
+    )
     if resources:
         model["resources"] = resources
     return model | hardening.predictor_container(serving)

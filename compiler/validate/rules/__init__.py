@@ -17,6 +17,7 @@ from compiler.validate.rules import (
     resources,
     rollout,
     serving,
+    sharing,
     training,
 )
 
@@ -43,6 +44,9 @@ SPEC_RULES: list[SpecRule] = [
     resources.node_range,
     resources.accelerator_offered,
     resources.gpus_per_node,
+    sharing.mig_profile,
+    sharing.sharing_cloud,
+    sharing.shared_workloads,
     training.reserved_env,
     training.torchrun_command,
     training.processes_fit,

@@ -7,8 +7,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 
+from compiler import catalog
 from compiler.deployment import load, serving_rollout
 from compiler.diagnostics import Diagnostic, enumerate_names
+from compiler.spec.gpupool import GpuPoolSpec
 from compiler.validate.context import ModelView, Specs
 
 
@@ -41,8 +43,21 @@ def throughput(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic
             )
 
 
+def _devices(spec: GpuPoolSpec) -> tuple[int, str]:
+    """(devices per GPU, what one is): MIG slices or time-slicing clients share each GPU."""
+    sharing = spec.sharing
+    if sharing is None:
+        return 1, "GPUs"
+    if sharing.mig is not None:
+        profile = catalog.mig_profile(spec.accelerator, sharing.mig)
+        return (profile.per_gpu if profile else 1), f"MIG {sharing.mig} slices"
+    assert sharing.time_slicing is not None
+    return sharing.time_slicing, "time-sliced GPU shares"
+
+
 def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
-    """Per environment and pool: the GPUs of every replica that may run there at once."""
+    """Per environment and pool: the devices (GPUs, or MIG slices / time-sliced shares of
+    them) of every replica that may run there at once."""
     demand: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for view in specs.views:
         serving = view.spec.serving
@@ -58,17 +73,22 @@ def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnos
         if env not in specs.pool_environments(pool):
             continue  # MK308 says so
         spec = pool.obj.spec
-        holds = spec.max_nodes * spec.gpus_per_node
+        per_gpu, unit = _devices(spec)
+        per_node = spec.gpus_per_node * per_gpu
+        holds = spec.max_nodes * per_node
         needs = sum(n for _, n in users)
         if needs > holds:
             largest = sorted(users, key=lambda user: (-user[1], user[0]))
             parts = enumerate_names(f"{m} {n}" for m, n in largest)
-            nodes = math.ceil(needs / spec.gpus_per_node)
+            nodes = math.ceil(needs / per_node)
+            shape = f"{spec.max_nodes} nodes × {spec.gpus_per_node}" + (
+                f" GPUs × {per_gpu}" if per_gpu > 1 else ""
+            )
             yield pool.at(
                 ("spec", "maxNodes"),
                 "MK313",
-                f"GpuPool '{name}' holds at most {holds} GPUs in environment '{env}' "
-                f"({spec.max_nodes} nodes × {spec.gpus_per_node}), but serving may need "
+                f"GpuPool '{name}' holds at most {holds} {unit} in environment '{env}' "
+                f"({shape}), but serving may need "
                 f"{needs} at maxReplicas, canaries included ({parts}): {needs - holds} short",
                 f"raise maxNodes to {nodes}, or lower the models' maxReplicas",
             )

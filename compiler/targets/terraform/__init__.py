@@ -22,6 +22,7 @@ import jinja2
 
 from compiler.errors import HostError
 from compiler.plan import EnvironmentPlan, PoolPlan, Taint
+from compiler.sharing import GKE_TIME_SHARING
 
 FILES = ("versions.tf", "providers.tf", "variables.tf", "main.tf", "outputs.tf")
 BACKEND_FILE = "backend.tf"  # only with a state backend (environments[].terraform.backend)
@@ -113,6 +114,11 @@ class PoolView:
     labels: tuple[tuple[str, str], ...]  # sorted by key
     taints: tuple[tuple[str, str, str], ...]  # (key, value, effect as the cloud spells it)
     aks_taints: tuple[str, ...]  # "key=value:Effect" (azure only)
+    # GPU sharing (compiler/sharing.py): GKE guest_accelerator gpu_partition_size and
+    # gpu_sharing_config, AKS gpu_instance; EKS and AKS get node labels (in labels above)
+    gpu_partition_size: str | None = None
+    max_shared_clients_per_gpu: int | None = None
+    gpu_instance: str | None = None
 
 
 def _effect(taint: Taint) -> str:
@@ -125,6 +131,7 @@ def _effect(taint: Taint) -> str:
 def _pool_view(provider: str, pool: PoolPlan) -> PoolView:
     labels = dict(pool.labels)  # the plan derives labels and taints, for every target
     taints = list(pool.taints)
+    sharing = pool.sharing
     return PoolView(
         label=resource_label(pool.name),
         name=aks_pool_name(pool.name) if provider == "azure" else pool.name,
@@ -139,6 +146,9 @@ def _pool_view(provider: str, pool: PoolPlan) -> PoolView:
         labels=tuple(sorted(labels.items())),
         taints=tuple((t.key, t.value, _effect(t)) for t in taints),
         aks_taints=tuple(f"{t.key}={t.value}:{t.effect}" for t in taints),
+        gpu_partition_size=sharing.gke_partition_size if sharing else None,
+        max_shared_clients_per_gpu=sharing.gke_max_shared_clients if sharing else None,
+        gpu_instance=sharing.aks_gpu_instance if sharing else None,
     )
 
 
@@ -206,6 +216,7 @@ def render_environment(env: EnvironmentPlan) -> dict[str, bytes]:
         "subscription": ids.get("subscription"),
         "resource_group": ids.get("resourceGroup"),
         "host_encryption": env.host_encryption,
+        "time_sharing": GKE_TIME_SHARING,
         "pools": _pool_views(env),
     }
     templates = environment()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from compiler import catalog
-from compiler.diagnostics import Diagnostic, did_you_mean, enumerate_names, quote
+from compiler.diagnostics import Diagnostic, enumerate_names, quote
 from compiler.sharing import cloud_refusal
 from compiler.spec.model import ModelSpec
 from compiler.validate.context import At, Specs
@@ -30,7 +30,7 @@ def mig_profile(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnosti
             )
             what = f"{spec.accelerator} has no MIG"
         else:
-            hint = did_you_mean(spec.sharing.mig, names) or "profiles: " + enumerate_names(names)
+            hint = f"MIG profiles of {spec.accelerator}: " + ", ".join(names)
             what = f"{spec.accelerator} has no MIG profile {quote(spec.sharing.mig)}"
         yield pool.at(("spec", "sharing", "mig"), "MK380", what, hint)
 
@@ -79,13 +79,17 @@ def _one_device(specs: Specs, spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
         return
     gpus = specs.gpus_of(serving.resources)
     what = "MIG slice" if pool.obj.spec.sharing.mig else "time-sliced GPU"
+    why = (
+        "vLLM cannot use tensor parallelism across MIG slices"
+        if pool.obj.spec.sharing.mig
+        else "more shares of time-sliced GPUs are not more GPU"
+    )
     if gpus > 1:
         yield at(
             ("serving", "resources", "gpus"),
             "MK382",
             f"serving asks for {gpus} GPUs per replica on GpuPool '{pool.name}', which shares "
-            f"its GPUs: a replica gets exactly one {what} (vLLM cannot split a model across "
-            "MIG slices, and several time-sliced shares are no more GPU)",
+            f"its GPUs: a replica gets exactly one {what} ({why})",
             "gpus: 1, or a pool of whole GPUs",
             False,
             patch=1,

@@ -21,7 +21,8 @@ from compiler.drift import DriftPlan
 from compiler.llm import LlmPlan
 from compiler.quota_plan import KueuePlan
 from compiler.serving_metrics import MetricsPlan
-from compiler.sharing import GPU_RESOURCE, PoolSharing
+from compiler.sharing import GPU_RESOURCE as GPU_RESOURCE  # re-exported for the targets
+from compiler.sharing import PoolSharing
 from compiler.slo import Replicas
 from compiler.spec.project import DEFAULT_DRIFT_IMAGE
 from compiler.spec.state import StateBackend

@@ -49,6 +49,19 @@ class FlavorQuota:
     cpu: str  # Kubernetes quantities
     memory: str
     borrowing_limit: int | None  # GPUs; None: no limit (or no cohort)
+    # what the pool's pods ask for (compiler/sharing.py): nvidia.com/gpu, or a MIG slice
+    # nvidia.com/mig-<profile>; and how many of it each GPU is (MIG slices, time-slicing
+    # clients): Kueue counts what pods request, so the quota is GPUs × devices per GPU
+    resource: str = "nvidia.com/gpu"
+    per_gpu: int = 1
+
+    @property
+    def devices(self) -> int:
+        return self.gpus * self.per_gpu
+
+    @property
+    def borrowing_devices(self) -> int | None:
+        return None if self.borrowing_limit is None else self.borrowing_limit * self.per_gpu
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,8 @@ def kueue_plan(
                     cpu=cpu_text(quota, amount.cpu),
                     memory=memory_text(quota, amount.memory),
                     borrowing_limit=quota.borrowing_limit if quotas.borrowing else None,
+                    resource=pool.gpu_resource,
+                    per_gpu=pool.devices_per_gpu,
                 )
             )
         # Kueue tries a ClusterQueue's flavors in order: the pools' order, as Terraform's

@@ -57,6 +57,9 @@ def render(env: EnvironmentPlan, plan: Plan, terraform: bool = True) -> dict[str
     files.update(kueue)
     extra += ("kueue",) if kueue else ()
     files[f"{env.name}/kustomization.yaml"] = yamlout.dump(kustomization(env, extra), header=HEADER)
+    from compiler.targets import gpu_operator
+
+    files.update(gpu_operator.render_environment(env))  # installed with the operator
     if plan.argocd is not None:
         from compiler.targets.argocd import application
 

@@ -53,18 +53,29 @@ def resource_flavor(env: EnvironmentPlan, pool: PoolPlan) -> dict[str, Any]:
     }
 
 
-def _flavor(quota: FlavorQuota) -> dict[str, Any]:
-    gpus: dict[str, Any] = {"name": GPU_RESOURCE, "nominalQuota": quota.gpus}
-    if quota.borrowing_limit is not None:
-        gpus["borrowingLimit"] = quota.borrowing_limit
-    return {
-        "name": quota.flavor,
-        "resources": [  # in the order of coveredResources (Kueue's webhook requires it)
-            {"name": "cpu", "nominalQuota": quota.cpu},
-            {"name": "memory", "nominalQuota": quota.memory},
-            gpus,
-        ],
-    }
+def covered(team: TeamQueue) -> list[str]:
+    """The team's coveredResources: cpu, memory, nvidia.com/gpu, and the MIG slice of each
+    MIG pool it has a quota on (a pod asking for a resource its ClusterQueue does not cover
+    is never admitted: flavorassigner.go:1071 at v0.19.2)."""
+    slices = sorted({f.resource for f in team.flavors} - set(COVERED))
+    return [*COVERED, *slices]
+
+
+def _flavor(quota: FlavorQuota, resources: list[str]) -> dict[str, Any]:
+    """A flavor lists every covered resource, in their order (Kueue's webhook requires
+    it): its pool's own GPU resource with the quota, the other GPU resources at 0."""
+    out: list[dict[str, Any]] = [
+        {"name": "cpu", "nominalQuota": quota.cpu},
+        {"name": "memory", "nominalQuota": quota.memory},
+    ]
+    for name in resources[2:]:
+        gpus: dict[str, Any] = {"name": name, "nominalQuota": 0}
+        if name == quota.resource:
+            gpus["nominalQuota"] = quota.devices
+            if quota.borrowing_devices is not None:
+                gpus["borrowingLimit"] = quota.borrowing_devices
+        out.append(gpus)
+    return {"name": quota.flavor, "resources": out}
 
 
 def cluster_queue(env: EnvironmentPlan, plan: KueuePlan, team: TeamQueue) -> dict[str, Any]:
@@ -72,7 +83,10 @@ def cluster_queue(env: EnvironmentPlan, plan: KueuePlan, team: TeamQueue) -> dic
         # only the environment's namespace submits to it
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": env.namespace}},
         "resourceGroups": [
-            {"coveredResources": list(COVERED), "flavors": [_flavor(f) for f in team.flavors]}
+            {
+                "coveredResources": covered(team),
+                "flavors": [_flavor(f, covered(team)) for f in team.flavors],
+            }
         ],
     }
     preemption = {}

@@ -38,6 +38,44 @@ resource "aws_eks_node_group" "h100" {
   }
 }
 
+resource "aws_eks_node_group" "h100-mig" {
+  cluster_name    = data.aws_eks_cluster.this.name
+  node_group_name = "h100-mig"
+  node_role_arn   = var.node_role_arn
+  subnet_ids      = local.subnet_ids
+  ami_type        = "AL2023_x86_64_NVIDIA"
+  instance_types  = ["p5.4xlarge"]
+  capacity_type   = "ON_DEMAND"
+  labels = {
+    "modelkiln.dev/accelerator" = "nvidia-h100-80gb"
+    "modelkiln.dev/pool"        = "h100-mig"
+    "nvidia.com/mig.config"     = "all-1g.10gb"
+  }
+
+  scaling_config {
+    min_size     = 0
+    max_size     = 2
+    desired_size = 0
+  }
+
+  taint {
+    key    = "nvidia.com/gpu"
+    value  = "present"
+    effect = "NO_SCHEDULE"
+  }
+
+  taint {
+    key    = "modelkiln.dev/pool"
+    value  = "h100-mig"
+    effect = "NO_SCHEDULE"
+  }
+
+  lifecycle {
+    # the cluster autoscaler owns the current size
+    ignore_changes = [scaling_config[0].desired_size]
+  }
+}
+
 resource "aws_eks_node_group" "l4-aws" {
   cluster_name    = data.aws_eks_cluster.this.name
   node_group_name = "l4-aws"

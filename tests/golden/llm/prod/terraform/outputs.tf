@@ -2,7 +2,8 @@
 output "node_pools" {
   description = "modelkiln pool name -> name of the node pool in the cloud."
   value = {
-    "h100"   = aws_eks_node_group.h100.node_group_name
-    "l4-aws" = aws_eks_node_group.l4-aws.node_group_name
+    "h100"     = aws_eks_node_group.h100.node_group_name
+    "h100-mig" = aws_eks_node_group.h100-mig.node_group_name
+    "l4-aws"   = aws_eks_node_group.l4-aws.node_group_name
   }
 }

@@ -59,6 +59,67 @@ resource "google_container_node_pool" "h100" {
   }
 }
 
+resource "google_container_node_pool" "h100-mig" {
+  name     = "h100-mig"
+  cluster  = var.cluster_name
+  location = var.location
+
+  autoscaling {
+    total_min_node_count = 0
+    total_max_node_count = 2
+  }
+
+  # GKE recreates unhealthy nodes and keeps them on the control plane's version
+  management {
+    auto_repair  = true
+    auto_upgrade = true
+  }
+
+  node_config {
+    machine_type = "a3-highgpu-1g"
+    spot         = false
+    labels = {
+      "modelkiln.dev/accelerator" = "nvidia-h100-80gb"
+      "modelkiln.dev/pool"        = "h100-mig"
+    }
+
+    guest_accelerator {
+      type  = "nvidia-h100-80gb"
+      count = 1
+
+      # every GPU cut into MIG slices of this profile, each offered as nvidia.com/gpu
+      gpu_partition_size = "1g.10gb"
+
+      gpu_driver_installation_config {
+        gpu_driver_version = "DEFAULT"
+      }
+    }
+
+    # Secure Boot admits the GKE-installed driver: it is signed (docs/terraform.md)
+    shielded_instance_config {
+      enable_secure_boot          = true
+      enable_integrity_monitoring = true
+    }
+
+    # pods see the GKE metadata server, not the node's credentials (needs Workload Identity)
+    workload_metadata_config {
+      mode = "GKE_METADATA"
+    }
+
+    taint {
+      key    = "nvidia.com/gpu"
+      value  = "present"
+      effect = "NO_SCHEDULE"
+    }
+
+    taint {
+      key    = "modelkiln.dev/pool"
+      value  = "h100-mig"
+      effect = "NO_SCHEDULE"
+    }
+  }
+}
+
 resource "google_container_node_pool" "l4" {
   name     = "l4"
   cluster  = var.cluster_name

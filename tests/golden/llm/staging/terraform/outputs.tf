@@ -2,7 +2,8 @@
 output "node_pools" {
   description = "modelkiln pool name -> name of the node pool in the cloud."
   value = {
-    "h100" = google_container_node_pool.h100.name
-    "l4"   = google_container_node_pool.l4.name
+    "h100"     = google_container_node_pool.h100.name
+    "h100-mig" = google_container_node_pool.h100-mig.name
+    "l4"       = google_container_node_pool.l4.name
   }
 }

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler import catalog
-from compiler.spec.gpupool import GpuSharing
+from compiler.spec.gpupool import GpuPoolSpec, GpuSharing
 
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
@@ -123,6 +123,18 @@ def cloud_refusal(accelerator: str, sharing: GpuSharing, cloud: str) -> str | No
             "(node pool gpu_instance MIG1g..MIG7g), not into " + sharing.mig
         )
     return None
+
+
+def devices_per_gpu(pool: GpuPoolSpec) -> int:
+    """MIG slices or time-slicing clients per GPU of a pool spec; 1 for whole GPUs (and for
+    an unknown profile, which MK380 reports)."""
+    sharing = pool.sharing
+    if sharing is None:
+        return 1
+    if sharing.mig is not None:
+        profile = catalog.mig_profile(pool.accelerator, sharing.mig)
+        return profile.per_gpu if profile else 1
+    return sharing.time_slicing or 1
 
 
 def device_memory_gib(accelerator: str, sharing: PoolSharing | None) -> float:

@@ -432,3 +432,24 @@ def test_mk313_counts_slices(tmp_path: Path) -> None:
     assert "(2 nodes × 1 GPUs × 7)" in found[0].message
     model.write_text(model.read_text().replace("maxReplicas: 15", "maxReplicas: 14"))
     assert [d for d in validate(load(repo)).diagnostics if d.code == "MK313"] == []
+
+
+def test_a_quota_on_a_mig_pool_counts_slices(tmp_path: Path) -> None:
+    """assistant-team's quota of 2 GPUs on h100-mig in prod is 14 slices for Kueue (the
+    ClusterQueue above): 14 replicas of one slice are admitted, 15 never."""
+    repo = _shared_copy(tmp_path)
+    model = repo / "models" / "assist-1b.yaml"
+    base = model.read_text()
+    for replicas, refused in ((14, False), (15, True)):
+        scaling = f"    autoscaling: {{minReplicas: {replicas}, maxReplicas: {replicas}}}\n"
+        model.write_text(base.replace("    llm:\n", scaling + "    llm:\n", 1))
+        (repo / "pools" / "gpu-pools.yaml").write_text(
+            (repo / "pools" / "gpu-pools.yaml")
+            .read_text()
+            .replace("maxNodes: 2\n  sharing: {mig", "maxNodes: 3\n  sharing: {mig")
+        )
+        found = [d for d in validate(load(repo)).diagnostics if d.code == "MK360"]
+        assert bool(found) == refused, [str(d) for d in found]
+        if refused:
+            assert "15 GPUs (15 × 1)" in found[0].message and "at most 14 GPUs" in found[0].message
+            assert "the 7 shared devices each GPU of the pool offers" in found[0].message

@@ -14,6 +14,7 @@ from compiler import catalog
 from compiler.deployment import serving_rollout
 from compiler.diagnostics import Diagnostic, did_you_mean, enumerate_names, quote
 from compiler.quota_plan import Amounts, amounts, machine_shape, team_quotas, usable
+from compiler.sharing import devices_per_gpu
 from compiler.spec.types import parse_quantity
 from compiler.validate.context import ModelView, Specs
 from compiler.validate.overrides import override_source
@@ -182,7 +183,10 @@ def team_quota(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic
             shares = _pool_amounts(specs, view.env.name, pool)
             if shares is None:
                 continue  # an unknown pool, or not in this environment: reported elsewhere
-            yield from _check(specs, view, section, pool, pods, each, shares)
+            per_gpu = devices_per_gpu(specs.pools[pool].obj.spec)
+            if per_gpu > 1:  # a replica asks for a slice; Kueue's quota is GPUs × slices
+                shares = {t: replace(a, gpus=a.gpus * per_gpu) for t, a in shares.items()}
+            yield from _check(specs, view, section, pool, pods, each, shares, per_gpu)
 
 
 def _check(
@@ -193,6 +197,7 @@ def _check(
     pods: int,
     each: Amounts,
     shares: dict[str, Amounts],
+    per_gpu: int = 1,
 ) -> Iterator[Diagnostic]:
     assert specs.project is not None
     quotas = specs.project.obj.spec.quotas
@@ -215,7 +220,8 @@ def _check(
         return
     quota = quotas.teams[owner][env][pool]
     others = [a for t, a in shares.items() if t != owner]
-    most = usable(shares[owner], others, quota.borrowing_limit, quotas.borrowing)
+    limit = quota.borrowing_limit * per_gpu if quota.borrowing_limit is not None else None
+    most = usable(shares[owner], others, limit, quotas.borrowing)
     over = [(r, label) for r, label in RESOURCES if each.of(r) * pods > most.of(r)]
     if not over:
         return
@@ -225,6 +231,8 @@ def _check(
     )
     allowed = ", ".join(f"{_show(r, most.of(r))} {label}" for r, label in over)
     how = "nominal" if not quotas.borrowing else "nominal plus what it may borrow"
+    if per_gpu > 1:
+        how += f"; GPUs counted as the {per_gpu} shared devices each GPU of the pool offers"
     yield _locate(
         view,
         section,

@@ -7,9 +7,9 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 
-from compiler import catalog
 from compiler.deployment import load, serving_rollout
 from compiler.diagnostics import Diagnostic, enumerate_names
+from compiler.sharing import devices_per_gpu
 from compiler.spec.gpupool import GpuPoolSpec
 from compiler.validate.context import ModelView, Specs
 
@@ -48,11 +48,8 @@ def _devices(spec: GpuPoolSpec) -> tuple[int, str]:
     sharing = spec.sharing
     if sharing is None:
         return 1, "GPUs"
-    if sharing.mig is not None:
-        profile = catalog.mig_profile(spec.accelerator, sharing.mig)
-        return (profile.per_gpu if profile else 1), f"MIG {sharing.mig} slices"
-    assert sharing.time_slicing is not None
-    return sharing.time_slicing, "time-sliced GPU shares"
+    unit = f"MIG {sharing.mig} slices" if sharing.mig else "time-sliced GPU shares"
+    return devices_per_gpu(spec), unit
 
 
 def pool_capacity(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:

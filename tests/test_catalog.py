@@ -159,3 +159,25 @@ def test_docs_shape_table_matches_the_catalog() -> None:
         memory = f"{shape.memory_gib:g}"
         expected.add((accelerator, cloud, name, str(gpus), str(shape.vcpus), memory, unit[cloud]))
     assert documented == expected, "regenerate the machine-shapes table in docs/catalog.md"
+
+
+def test_docs_mig_table_matches_the_catalog() -> None:
+    text = (REPO / "docs" / "catalog.md").read_text()
+    row = r"^\| `([a-z0-9-]+)` \| `(\dg\.\d+gb)` \| (\d+) \| (\d) \| (?:`(MIG\dg)`|—) \|$"
+    documented = set(re.findall(row, text, re.M))
+    expected = {
+        (a, p.name, str(p.memory_mib), str(p.per_gpu), p.aks_gpu_instance or "")
+        for a in catalog.accelerators()
+        for p in catalog.mig_profiles(a)
+    }
+    assert len(expected) == 24
+    assert documented == expected, "regenerate the MIG profiles table in docs/catalog.md"
+
+
+def test_mig_profiles_are_sourced() -> None:
+    basis = catalog.raw()["migBasis"]
+    assert "Supported MIG Profiles" in basis and "gpu-operator v26.7.0" in basis
+    assert catalog.mig_profile("nvidia-a100-80gb", "1g.10gb") == catalog.MigProfile(
+        "1g.10gb", 9856, 7, "MIG1g"
+    )
+    assert catalog.mig_profile("nvidia-l4", "1g.10gb") is None

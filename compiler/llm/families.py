@@ -41,9 +41,7 @@ FAMILIES: dict[str, Family] = {
     "llama-3.1-405b": Family(
         405_853_388_800, _arch(126, 128, 8, 128), 131072, "meta-llama/Llama-3.1-405B"
     ),
-    "mistral-7b": Family(
-        7_248_023_552, _arch(32, 32, 8, 128), 32768, "mistralai/Mistral-7B-v0.3"
-    ),
+    "mistral-7b": Family(7_248_023_552, _arch(32, 32, 8, 128), 32768, "mistralai/Mistral-7B-v0.3"),
     # every expert's weights stay resident: the whole 46.7 B, not the 12.9 B active per token
     "mixtral-8x7b": Family(
         46_702_792_704, _arch(32, 32, 8, 128), 32768, "mistralai/Mixtral-8x7B-v0.1"

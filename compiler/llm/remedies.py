@@ -52,13 +52,13 @@ def _smaller(llm: Llm, accelerator: str, gpus: int) -> list[str]:
     out: list[str] = []
     size = BYTES_PER_PARAMETER[llm.dtype]
     for dtype in ("fp8", "int4"):
-        if BYTES_PER_PARAMETER[dtype] < size:
-            if _fits(llm.model_copy(update={"dtype": dtype}), accelerator, gpus):
-                out.append(f"dtype: {dtype}")
-                break
-    if llm.kv_cache_dtype == "auto":
-        if _fits(llm.model_copy(update={"kv_cache_dtype": "fp8"}), accelerator, gpus):
-            out.append("kvCacheDtype: fp8")
+        smaller = BYTES_PER_PARAMETER[dtype] < size
+        if smaller and _fits(llm.model_copy(update={"dtype": dtype}), accelerator, gpus):
+            out.append(f"dtype: {dtype}")
+            break
+    fp8_kv = llm.model_copy(update={"kv_cache_dtype": "fp8"})
+    if llm.kv_cache_dtype == "auto" and _fits(fp8_kv, accelerator, gpus):
+        out.append("kvCacheDtype: fp8")
     return out
 
 

@@ -47,23 +47,23 @@ def known_model(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
             "MK245",
             f"unknown model family {quote(llm.family)}",
             did_you_mean(llm.family, FAMILIES)
-            or "known: " + enumerate_names(sorted(FAMILIES), limit=20)
+            or "known: "
+            + enumerate_names(sorted(FAMILIES), limit=20)
             + "; or give parameters and architecture",
             False,
         )
         return
-    missing = [
-        name
-        for name, value in (("parameters", parameters_of(llm)), ("architecture", architecture_of(llm)))
-        if value is None
-    ]
+    numbers = (("parameters", parameters_of(llm)), ("architecture", architecture_of(llm)))
+    missing = [name for name, value in numbers if value is None]
     if missing:
         yield at(
             LLM,
             "MK245",
             f"serving.llm needs {' and '.join(missing)} for the GPU memory check: neither "
             "given nor known from a family",
-            "name a family (" + enumerate_names(sorted(FAMILIES), limit=20) + ") or give "
+            "name a family ("
+            + enumerate_names(sorted(FAMILIES), limit=20)
+            + ") or give "
             + " and ".join(missing)
             + " (architecture: {layers, kvHeads, headDim} from the model's config.json)",
             True,
@@ -213,9 +213,7 @@ def _fit_problem(specs: Specs, view: ModelView) -> Diagnostic | None:
         return None
     seqs, ctx = llm.concurrent_sequences, llm.max_context_tokens
     start = (
-        ""
-        if fit.starts
-        else f"; vLLM would not even start (one {ctx}-token sequence does not fit)"
+        "" if fit.starts else f"; vLLM would not even start (one {ctx}-token sequence does not fit)"
     )
     options = remedies(llm, fit, accelerator, gpus, per_node, view.env.cloud.provider)
     return view.at(

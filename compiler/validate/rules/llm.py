@@ -107,12 +107,16 @@ def not_applicable(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
 def on_gpu(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     """MK247: modelkiln serves language models with vLLM on GPUs only."""
     found = _llm(spec)
-    if found is not None and found[0].resources.pool is None:
+    if found is None:
+        return
+    resources = found[0].resources
+    if resources.pool is None or (resources.gpus == 0 and resources.mig_profile is None):
+        why = "names no pool" if resources.pool is None else "asks for 0 GPUs"
         yield at(
             LLM,
             "MK247",
-            "a language model needs GPUs: vLLM serves it here on a GPU pool only, and "
-            "serving.resources names no pool",
+            f"a language model needs GPUs: vLLM serves it here on a GPU pool only, and "
+            f"serving.resources {why}",
             "set serving.resources.pool (and gpus) to a GpuPool",
             True,
         )
@@ -125,8 +129,8 @@ def _divisors(heads: int, most: int) -> str:
 def tensor_parallel_size(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     """MK248: tensorParallel = the replica's GPUs, and the attention heads divide among them."""
     found = _llm(spec)
-    if found is None or found[0].resources.pool is None:
-        return
+    if found is None or found[0].resources.pool is None or _replica_gpus(found[0]) == 0:
+        return  # MK247
     serving, llm = found
     gpus = _replica_gpus(serving)
     tp = llm.tensor_parallel

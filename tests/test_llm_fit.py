@@ -173,3 +173,14 @@ def test_no_gpu_count_that_splits_no_heads() -> None:
     assert fit is not None and not fit.fits
     gpus = [r for r in remedies(llm, fit, "nvidia-l4", 1, 8, "gcp") if r.startswith("gpus")]
     assert gpus == ["gpus: 4 per replica (tensorParallel 4)"]
+
+
+def test_nothing_is_named_when_nothing_fits() -> None:
+    """Llama 3.1 405B on a one-GPU L4 pool: no GPU count, accelerator, quantisation or
+    context makes 189 GiB of int4 weights fit one GPU."""
+    from compiler.llm.planning import fit_on
+
+    llm = _llm(family="llama-3.1-405b")
+    fit = fit_on(llm, "nvidia-l4", 1)
+    assert fit is not None and not fit.fits and not fit.starts
+    assert remedies(llm, fit, "nvidia-l4", 1, 1, "gcp") == []

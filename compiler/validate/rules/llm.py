@@ -153,14 +153,10 @@ def tensor_parallel_size(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
     arch = architecture_of(llm)
     size = tensor_parallel(llm, gpus)
     if arch is not None and arch.heads is not None and arch.heads % size:
-        if tp is not None:
-            path: tuple[str, ...] = (*LLM, "tensorParallel")
-        elif serving.resources.gpus is not None:
-            path = ("serving", "resources", "gpus")
-        else:
-            path = LLM
+        # gpus > 1 was given (the default 1 divides everything), or tensorParallel equal to it
+        given = (*LLM, "tensorParallel") if tp is not None else ("serving", "resources", "gpus")
         yield at(
-            path,
+            given,
             "MK248",
             f"{arch.heads} attention heads do not divide among {size} GPUs: vLLM refuses "
             "to start (num_attention_heads must be divisible by the tensor-parallel size)",
@@ -195,12 +191,13 @@ def context_length(spec: ModelSpec, at: At) -> Iterator[Diagnostic]:
 def fits(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
     """MK370: one replica's weights, KV cache and overhead fit its GPUs, per environment."""
     for view in specs.views:
-        d = _fit_problem(specs, view)
-        if d is not None:
-            yield d
+        problem = _fit_problem(specs, view)
+        if problem is not None:
+            yield view.at(LLM, "MK370", *problem, key=True)
 
 
-def _fit_problem(specs: Specs, view: ModelView) -> Diagnostic | None:
+def _fit_problem(specs: Specs, view: ModelView) -> tuple[str, str] | None:
+    """(message, hint) when the model does not fit in this environment."""
     found = _llm(view.spec)
     pool = specs.pools.get(found[0].resources.pool or "") if found else None
     if found is None or pool is None or view.env.name not in specs.pool_environments(pool):
@@ -220,16 +217,17 @@ def _fit_problem(specs: Specs, view: ModelView) -> Diagnostic | None:
         "" if fit.starts else f"; vLLM would not even start (one {ctx}-token sequence does not fit)"
     )
     options = remedies(llm, fit, accelerator, gpus, per_node, view.env.cloud.provider)
-    return view.at(
-        LLM,
-        "MK370",
+    message = (
         f"{view.name} does not fit {gpus} × {accelerator}: it needs {fit.needed_gib:.1f} GiB "
         f"(weights {fit.weights_gib:.1f}, KV cache {fit.kv_cache_gib:.1f} for {seqs} "
         f"sequences of {ctx} tokens, overhead {fit.overhead_gib:.1f}) but vLLM may use "
         f"{fit.available_gib:.1f} GiB ({gpus} × {fit.device_gib:.1f} GiB × "
-        f"gpuMemoryUtilization {fit.utilization:g}){start}",
+        f"gpuMemoryUtilization {fit.utilization:g}){start}"
+    )
+    hint = (
         ("it fits with " + "; or ".join(options))
         if options
-        else "nothing on this pool fits it: use a larger model host or a smaller model",
-        key=True,
+        else "no GPU count on one node, catalog accelerator, quantisation or shorter "
+        "context fits: serve a smaller model"
     )
+    return message, hint

@@ -138,11 +138,12 @@ def devices_per_gpu(pool: GpuPoolSpec) -> int:
 
 
 def device_memory_gib(accelerator: str, sharing: PoolSharing | None) -> float:
-    """The memory of the device one replica gets: a MIG slice's, else the whole GPU's
-    (time-sliced replicas share it: see utilization_share)."""
+    """The memory of the device one replica gets, as vLLM sees its total: a MIG slice's
+    (NVML's size, catalog), else the whole GPU's usable memory (catalog.usable_memory_gib;
+    time-sliced replicas share it: see utilization_share)."""
     if sharing is not None and sharing.slice_memory_gib is not None:
         return sharing.slice_memory_gib
-    return catalog.gpu_memory_gib(accelerator)
+    return catalog.usable_memory_gib(accelerator)
 
 
 def utilization_share(sharing: PoolSharing | None) -> int:

@@ -453,3 +453,22 @@ def test_a_quota_on_a_mig_pool_counts_slices(tmp_path: Path) -> None:
         if refused:
             assert "15 GPUs (15 × 1)" in found[0].message and "at most 14 GPUs" in found[0].message
             assert "the 7 shared devices each GPU of the pool offers" in found[0].message
+
+
+def test_the_fit_check_uses_the_slice_and_names_shared_remedies(tmp_path: Path) -> None:
+    """MK370 on a MIG pool: 16 sequences of 8k tokens do not fit a 1g.10gb slice, though
+    they would a whole H100; the hint offers the next profile that fits, a whole GPU, and
+    the remedies on the same slice."""
+    repo = copy_example(tmp_path, "llm")
+    model = repo / "models" / "assist-1b.yaml"
+    model.write_text(
+        model.read_text().replace("concurrentSequences: 12", "concurrentSequences: 16")
+    )
+    found = [d for d in validate(load(repo)).diagnostics if d.code == "MK370"]
+    assert found, "a slice-sized model that no longer fits must be refused"
+    first = found[0]
+    assert "1 × MIG 1g.10gb slice of nvidia-h100-80gb" in first.message
+    assert "(1 × 10.0 GiB × gpuMemoryUtilization 0.9)" in first.message
+    assert first.hint is not None
+    assert first.hint.startswith("it fits with a GpuPool with sharing: {mig: 1g.20gb}")
+    assert "a GpuPool of whole nvidia-h100-80gb GPUs" in first.hint

@@ -87,7 +87,7 @@ def clouds_offering(accelerator: str) -> list[str]:
 
 
 def gpu_memory_gib(accelerator: str) -> float:
-    """Memory of one GPU of this accelerator, as the catalog gives it."""
+    """Memory of one GPU of this accelerator as it is sold (80 for an H100 80GB)."""
     return float(raw()["accelerators"][accelerator]["gpuMemoryGiB"])
 
 
@@ -123,3 +123,9 @@ def _profile_order(name: str) -> tuple[int, int]:
     """1g.5gb < 1g.10gb < 2g.10gb: by compute slices, then memory."""
     compute, _, memory = name.partition(".")
     return int(compute.rstrip("g")), int(memory.rstrip("gb"))
+
+
+def usable_memory_gib(accelerator: str) -> float:
+    """Memory of one GPU as CUDA reports its total (what vLLM multiplies by
+    gpu_memory_utilization): less than the sold size (docs/catalog.md, "GPU memory")."""
+    return float(raw()["accelerators"][accelerator]["usableMemoryMiB"]) / 1024

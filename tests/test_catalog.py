@@ -194,6 +194,8 @@ def test_mig_profiles_are_sourced() -> None:
         "1g.10gb", 9856, 7, "MIG1g"
     )
     assert catalog.mig_profile("nvidia-l4", "1g.10gb") is None
+
+
 def test_docs_memory_table_matches_the_catalog() -> None:
     text = (REPO / "docs" / "catalog.md").read_text()
     row = r"^\| `([a-z0-9-]+)` \| (\d+) \| (\d+) \| ([\d.]+) \| (.+) \|$"

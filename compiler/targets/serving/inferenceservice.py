@@ -36,8 +36,8 @@ MODEL_CONTAINER = "kserve-container"
 STABLE_VERSION = "modelkiln.dev/stable-version"  # what spec.predictor serves during a canary
 # A language model: KServe's Hugging Face server with its vLLM backend (kserve v0.20.0
 # config/runtimes/kserve-huggingfaceserver.yaml), named so that no other runtime of the
-# huggingface format is auto-selected; --backend=vllm makes the server fail instead of falling
-# back to plain transformers when vLLM cannot load the model (huggingfaceserver __main__.py).
+# huggingface format is auto-selected; --backend=vllm makes the server refuse to start without
+# vLLM instead of serving with transformers (huggingfaceserver __main__.py load_model).
 LLM_RUNTIME = "kserve-huggingfaceserver"
 LLM_FORMAT = "huggingface"
 

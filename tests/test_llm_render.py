@@ -295,6 +295,20 @@ def test_each_trigger_scales_out_at_its_per_replica_target() -> None:
     assert not re.fullmatch(pods.group(1), "chat-70b-kserve-prefill-7d9f8b6c4-x2x9q")
 
 
+def test_the_inference_service_s_triggers_scale_the_same_way() -> None:
+    isvc = next(d for d in _rendered("InferenceService") if d["metadata"]["name"] == "chat-8b")
+    so = isvc_scaled_object(isvc)
+    waiting, kv = (float(t["metadata"]["threshold"]) for t in so["spec"]["triggers"])
+    assert (waiting, kv) == (0.59, 0.46)  # docs/llm.md "## Autoscaling"
+    assert desired_replicas(so, [2 * waiting, 0]) == 2
+    assert desired_replicas(so, [0, 4 * kv]) == 4
+    query = so["spec"]["triggers"][1]["metadata"]["query"]
+    pods = re.search(r'pod=~"([^"]+)"', query)
+    assert pods is not None and query.startswith("sum(vllm:kv_cache_usage_perc{")
+    assert re.fullmatch(pods.group(1), "chat-8b-predictor-5f7c9d8b4-abcde")
+    assert not re.fullmatch(pods.group(1), "chat-8b-canary-predictor-5f7c9d8b4-abcde")
+
+
 def test_knative_mode_scales_on_concurrency_at_the_sequences_share() -> None:
     env, model = _llm_model("staging", "chat-8b")
     isvc = inference_service(env, _with_deployment(model, DeploymentPlan("knative", None)))
@@ -320,3 +334,15 @@ def test_without_prometheus_the_replicas_are_fixed_at_the_slo_s_need() -> None:
     assert "scaling" not in llmisvc["spec"]
     assert deployment(llmisvc)["spec"]["replicas"] == model.serving.replicas.max
     assert cel_problems(llmisvc) == [] and _errors(LLMISVC, llmisvc) == []
+
+
+def test_a_preset_of_another_shape_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If KServe's preset stopped passing the container's args to vllm serve (no `--`, no
+    `$@`), the flags would not reach vLLM: the consumer says so instead of guessing."""
+    import tests.kserve_llmisvc_consumer as consumer
+
+    changed = copy.deepcopy(consumer.preset())
+    changed["spec"]["template"]["containers"][0]["command"] = ["vllm", "serve", "/mnt/models"]
+    monkeypatch.setattr(consumer, "preset", lambda: changed)
+    with pytest.raises(AssertionError):
+        vllm_flags(_rendered("LLM")[0])

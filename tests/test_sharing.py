@@ -145,10 +145,32 @@ def node_pools(env: EnvironmentPlan, files: dict[str, bytes]) -> dict[str, Any]:
 
 
 def predictors(files: dict[str, bytes], env: str) -> list[dict[str, Any]]:
+    """Every model server's pod placement and resource limits, as {limits, nodeSelector,
+    tolerations}: InferenceService spec.predictor (its model container) and
+    LLMInferenceService spec.template (a pod spec)."""
     out = []
     for path, data in files.items():
-        if path.startswith(f"{env}/models/") and path.endswith("/inferenceservice.yaml"):
-            out += [d["spec"]["predictor"] for d in yaml_docs(data)]
+        if not path.startswith(f"{env}/models/"):
+            continue
+        for doc in yaml_docs(data):
+            if doc.get("kind") == "InferenceService":
+                pod = doc["spec"]["predictor"]
+                containers = [pod["model"]]
+            elif doc.get("kind") == "LLMInferenceService":
+                pod = doc["spec"]["template"]
+                containers = pod["containers"]
+            else:
+                continue
+            limits = {}
+            for c in containers:
+                limits |= c.get("resources", {}).get("limits", {})
+            out.append(
+                {
+                    "limits": limits,
+                    "nodeSelector": pod.get("nodeSelector", {}),
+                    "tolerations": pod.get("tolerations", []),
+                }
+            )
     return out
 
 
@@ -158,9 +180,7 @@ def test_every_replica_fits_a_node_that_offers_what_it_asks_for() -> None:
     for env in plan.environments:
         pools = node_pools(env, files)
         for predictor in predictors(files, env.name):
-            asks = {
-                k for k in predictor["model"].get("resources", {}).get("limits", {}) if "/" in k
-            }
+            asks = {k for k in predictor["limits"] if "/" in k}
             selector = predictor.get("nodeSelector", {})
             fits = [
                 name
@@ -410,12 +430,7 @@ def test_kueue_covers_the_slices_a_mig_pool_offers(
     whole = next(v for k, v in quotas.items() if k.endswith("-h100"))
     assert whole["nvidia.com/gpu"] == 16 and whole["nvidia.com/mig-1g.10gb"] == 0
     # every resource a queued predictor asks for is covered: Kueue would admit it
-    asked = {
-        k
-        for p in predictors(files, "prod")
-        for k in p["model"].get("resources", {}).get("limits", {})
-        if "/" in k
-    }
+    asked = {k for p in predictors(files, "prod") for k in p["limits"] if "/" in k}
     assert "nvidia.com/mig-1g.10gb" in asked
     assert asked <= set(group["coveredResources"])
 

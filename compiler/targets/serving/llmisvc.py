@@ -48,7 +48,9 @@ def _container(serving: ServingPlan) -> dict[str, Any]:
         "name": MAIN_CONTAINER,
         "args": vllm.engine_args(llm, tensor_parallel=False),
     }
-    resources = kubernetes.resources(serving.cpu, serving.memory, gpus, cpu_limit=True)
+    resources = kubernetes.resources(
+        serving.cpu, serving.memory, gpus, cpu_limit=True, gpu_resource=serving.gpu_resource
+    )
     if resources:
         container["resources"] = resources
     # the preset mounts emptyDirs at /home (HOME), /tmp, /models (HF_HUB_CACHE) and /dev/shm;

@@ -161,7 +161,7 @@ def predictors(files: dict[str, bytes], env: str) -> list[dict[str, Any]]:
                 containers = pod["containers"]
             else:
                 continue
-            limits = {}
+            limits: dict[str, Any] = {}
             for c in containers:
                 limits |= c.get("resources", {}).get("limits", {})
             out.append(

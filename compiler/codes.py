@@ -136,6 +136,13 @@ CODES: dict[str, Code] = {
     "MK362": Code("quota-unknown-pool", "quotas name a GpuPool that does not exist."),
     "MK363": Code("quota-overcommit", "The teams' GPU quotas add up to more than the pool holds."),
     "MK364": Code("borrowing-limit-without-cohort", "borrowingLimit without quotas.borrowing."),
+    "MK390": Code(
+        "llm-latency-not-a-bucket",
+        "Warning: ttftP95Ms or tpotP95Ms is not a bucket boundary of vLLM's histogram.",
+    ),
+    "MK392": Code(
+        "llm-buckets", "ttftBuckets or tpotBuckets are not positive, increasing seconds."
+    ),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),
@@ -143,7 +150,8 @@ CODES: dict[str, Code] = {
     "MK404": Code("max-monthly-cost", "An environment's GPU pools can cost more than allowed."),
     "MK405": Code("require-pinned-data", "The policy refuses data version 'latest' here."),
     "MK406": Code(
-        "strict-latency-buckets", "The policy requires latencyP99Ms at a latency bucket boundary."
+        "strict-latency-buckets",
+        "The policy requires latencyP99Ms, ttftP95Ms and tpotP95Ms at bucket boundaries.",
     ),
 }
 

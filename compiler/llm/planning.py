@@ -6,7 +6,6 @@ import math
 
 from compiler import catalog
 from compiler.llm import (
-    LlmMetrics,
     LlmPlan,
     architecture_of,
     capacity_tokens_per_second,
@@ -16,6 +15,7 @@ from compiler.llm import (
     usd_per_million_tokens,
 )
 from compiler.llm.fit import MemoryFit, memory_fit
+from compiler.llm.metrics import llm_metrics
 from compiler.plan import PoolPlan
 from compiler.slo import scale_target
 from compiler.spec.llm import Llm
@@ -47,10 +47,11 @@ def needed_replicas(llm: Llm) -> int:
     return max(1, math.ceil(peak_tokens_per_second(llm) / target))
 
 
-def llm_plan(llm: Llm, env: Environment, pool: PoolPlan | None, gpus: int) -> LlmPlan:
+def llm_plan(
+    llm: Llm, env: Environment, pool: PoolPlan | None, gpus: int, name: str = ""
+) -> LlmPlan:
     parameters, arch = parameters_of(llm), architecture_of(llm)
     assert parameters is not None and arch is not None  # validation refuses otherwise
-    names = env.serving.llm.metrics
     fit = fit_on(llm, pool.accelerator, gpus) if pool is not None else None
     cost = None
     if pool is not None and gpus:
@@ -73,7 +74,7 @@ def llm_plan(llm: Llm, env: Environment, pool: PoolPlan | None, gpus: int) -> Ll
         peak_tokens_per_second=peak_tokens_per_second(llm),
         capacity_tokens_per_second=capacity_tokens_per_second(llm),
         api=env.serving.llm.api,
-        metrics=LlmMetrics(names.ttft, names.tpot, names.requests, names.waiting, names.kv_cache),
+        metrics=llm_metrics(env, name),
         fit=fit,
         usd_per_million_tokens=cost,
     )

@@ -312,9 +312,9 @@ def test_failed_requests_page(env_name: str, promtool: str, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("env_name", ENVS)
-def test_client_aborts_are_not_failures(env_name: str, promtool: str, tmp_path: Path) -> None:
-    """30 % of requests aborted by their clients (finished_reason="abort"), none failed:
-    the error ratio is 0, no alert."""
+def test_aborted_requests_are_not_failures(env_name: str, promtool: str, tmp_path: Path) -> None:
+    """30 % of requests finished as aborted (finished_reason="abort"), none failed: the
+    error ratio is 0, no alert."""
     env, model = env_and_model(env_name)
     rule = llm_prometheus_rule(env, model)
     availability = f'{{environment="{env.name}", model="{MODEL}", slo="availability"}}'

@@ -9,6 +9,8 @@ from typing import Any
 
 from compiler.diagnostics import Diagnostic
 from compiler.gitops.gate import GateError, gated_changes, version_increased
+from compiler.gitops.llm_report import Pair, llm_pair
+from compiler.llm import LlmPlan
 from compiler.plan import EnvironmentPlan, ModelPlan, Plan
 
 Value = Any  # JSON-native: str, int, float, bool, None, or a list of them
@@ -47,10 +49,26 @@ def model_fields(model: ModelPlan) -> dict[str, Value]:
         out["serving.replicas"] = [serving.replicas.min, serving.replicas.max]
         out["serving.gpus"] = serving.gpus
         out["serving.pool"] = serving.pool.name if serving.pool else None
-        out["slo.latencyP99Ms"] = serving.latency_p99_ms
+        if serving.llm is not None:
+            out |= _llm_fields(serving.llm)
+        else:
+            out["slo.latencyP99Ms"] = serving.latency_p99_ms
+            out["slo.throughputRps"] = serving.throughput_rps
         out["slo.availability"] = serving.availability
-        out["slo.throughputRps"] = serving.throughput_rps
     return out
+
+
+def _llm_fields(llm: LlmPlan) -> dict[str, Value]:
+    return {
+        "llm.source": llm.source,
+        "llm.dtype": llm.dtype,
+        "llm.maxContextTokens": llm.max_context_tokens,
+        "llm.concurrentSequences": llm.concurrent_sequences,
+        "llm.tensorParallel": llm.tensor_parallel,
+        "slo.ttftP95Ms": llm.ttft_p95_ms,
+        "slo.tpotP95Ms": llm.tpot_p95_ms,
+        "slo.tokensPerSecond": llm.peak_tokens_per_second,
+    }
 
 
 def field_changes(base: ModelPlan, head: ModelPlan) -> Changes:
@@ -105,6 +123,8 @@ class Report:
     diffs: dict[str, str]  # path -> unified diff
     pipelines: dict[str, tuple[str, ModelPlan]]  # changed model -> (env, its head plan)
     base_diagnostics: list[Diagnostic] = field(default_factory=list)  # why the base is empty
+    # language models added, removed or changed: model -> env -> (base, head) memory and cost
+    llm: dict[str, dict[str, Pair]] = field(default_factory=dict)
 
     @property
     def added(self) -> list[str]:
@@ -158,6 +178,7 @@ class _Tally:
     gate_envs: dict[str, list[str]] = field(default_factory=dict)  # model -> failing envs
     versions: dict[str, tuple[str, str]] = field(default_factory=dict)  # model -> (base, head)
     pipelines: dict[str, tuple[str, ModelPlan]] = field(default_factory=dict)
+    llm: dict[str, dict[str, Pair]] = field(default_factory=dict)
 
 
 def _compare_model(
@@ -204,6 +225,10 @@ def _compare_environment(
     for model in sorted(base_models.keys() & head_models.keys()):
         if _compare_model(name, base_models[model], head_models[model], touched, tally):
             delta.changed.append(model)
+    for model in sorted({*delta.added, *delta.removed, *delta.changed}):
+        pair = llm_pair(base_models.get(model), head_models.get(model))
+        if pair is not None:
+            tally.llm.setdefault(model, {})[name] = pair
     return delta
 
 
@@ -268,4 +293,5 @@ def compare(
         diffs=artifacts.diffs,
         pipelines=tally.pipelines,
         base_diagnostics=list(base_diagnostics or []),
+        llm=dict(sorted(tally.llm.items())),
     )

@@ -61,6 +61,17 @@ def format_json_report(report: Report) -> str:
             "removed": report.artifacts_removed,
         },
     }
+    if report.llm:
+        document["llm"] = {
+            model: {
+                env: {
+                    "base": base.as_dict() if base else None,
+                    "head": head.as_dict() if head else None,
+                }
+                for env, (base, head) in per_env.items()
+            }
+            for model, per_env in report.llm.items()
+        }
     if report.base_diagnostics:
         document["base_validation"] = validation(report.base_diagnostics)
     return _dump(document)

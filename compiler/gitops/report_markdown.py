@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from compiler.diagnostics import Diagnostic
 from compiler.gitops.compare import Changes, Report
 from compiler.gitops.gate import GATE
+from compiler.gitops.llm_report import pair_lines
 from compiler.gitops.report_parts import (
     cost_line,
     envs_note,
@@ -167,6 +168,25 @@ def _added_and_removed(report: Report) -> list[str]:
     return out
 
 
+def _language_models(report: Report) -> list[str]:
+    if not report.llm:
+        return []
+    out = [
+        "### Language models",
+        "",
+        "GPU memory one replica needs against what vLLM may use, and the cost per million "
+        "output tokens at the SLO's peak (docs/llm.md).",
+        "",
+        "| model | environment | GPU memory per replica | cost |",
+        "| --- | --- | --- | --- |",
+    ]
+    for model, pairs in report.llm.items():
+        for env, pair in pairs.items():
+            memory, cost = pair_lines(pair, False)
+            out.append(f"| `{model}` | `{env}` | {memory} | {cost} |")
+    return [*out, ""]
+
+
 def _changed_model(report: Report, model: str, per_env: dict[str, Changes]) -> list[str]:
     every = list(per_env)
     rows = grouped_changes(per_env)
@@ -228,6 +248,7 @@ def _artifact_diffs(report: Report) -> list[str]:
 
 def format_markdown(report: Report) -> str:
     out = _summary(report) + _gate_errors(report) + _added_and_removed(report)
+    out += _language_models(report)
     if report.changed:
         out += ["### Changed models", ""]
         for model, per_env in report.changed.items():

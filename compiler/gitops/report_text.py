@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from compiler.gitops.compare import Changes, EnvDelta, Report
 from compiler.gitops.gate import GATE
+from compiler.gitops.llm_report import pair_lines
 from compiler.gitops.report_parts import (
     cost_line,
     envs_note,
@@ -58,6 +59,12 @@ def format_text_report(report: Report) -> str:
         out += ["", "changed models"]
         for model, per_env in report.changed.items():
             out += _changed_model(model, per_env)
+    if report.llm:
+        out += ["", "language models (GPU memory per replica; cost at the SLO's peak)"]
+        for model, pairs in report.llm.items():
+            for env, pair in pairs.items():
+                memory, cost = pair_lines(pair, True)
+                out += [f"  {model} [{env}]", f"    GPU memory: {memory}", f"    cost: {cost}"]
     if report.errors:
         out.append("")
         for error in report.errors:

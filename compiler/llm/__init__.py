@@ -2,7 +2,8 @@
 
 peak tokens/s      = slo.tokensPerSecond, or slo.requestsPerSecond × outputTokensPerRequest
 replica capacity   = capacityTokensPerSecond, or concurrentSequences × 1000 / tpotP95Ms
-                     (a full batch decoding at exactly the TPOT objective: an upper bound)
+                     (what a replica that meets the TPOT objective with a full batch
+                     delivers at least; a measured figure is better)
 replicas           = compiler.slo.replicas over tokens/s (the same 70 % headroom)
 queue target       = waiting requests per replica the autoscaler keeps (compiler.llm.scaling)
 cost per M tokens  = USD per hour of the replicas the peak needs / (peak tokens/s × 3600) × 10⁶

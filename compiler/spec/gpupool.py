@@ -40,7 +40,11 @@ class GpuSharing(Strict):
             raise PydanticCustomError(
                 "MK244",
                 "sharing needs exactly one of mig or timeSlicing",
-                {"hint": "mig: 1g.10gb partitions each GPU; timeSlicing: 4 shares it by time"},
+                {
+                    **({"field": "timeSlicing"} if self.time_slicing is not None else {}),
+                    "at_key": True,
+                    "hint": "mig: 1g.10gb partitions each GPU; timeSlicing: 4 shares it by time",
+                },
             )
         return self
 

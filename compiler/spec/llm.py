@@ -102,7 +102,11 @@ class LlmSlo(Strict):
             raise PydanticCustomError(
                 "MK241",
                 "the LLM SLO needs exactly one throughput: tokensPerSecond or requestsPerSecond",
-                {"hint": "give the peak as tokensPerSecond (output tokens) or requestsPerSecond"},
+                {
+                    **({"field": "requestsPerSecond"} if self.requests_per_second else {}),
+                    "at_key": True,
+                    "hint": "give the peak as tokensPerSecond (output tokens) or requestsPerSecond",
+                },
             )
         return self
 

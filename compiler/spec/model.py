@@ -202,6 +202,7 @@ class Serving(Strict):
                 "serving needs {missing}",
                 {
                     "missing": " and ".join(f"'{m}'" for m in missing),
+                    "at_key": True,
                     "hint": "give capacityRps and slo {latencyP99Ms, availability, "
                     "throughputRps}, or describe a language model under llm",
                 },
@@ -212,8 +213,9 @@ class Serving(Strict):
                 "an LLM's objectives are serving.llm.slo; serving.capacityRps and serving.slo "
                 "do not apply",
                 {
+                    "field": "capacityRps" if self.capacity_rps is not None else "slo",
                     "hint": "move the objectives to llm.slo (ttftP95Ms, tpotP95Ms, availability, "
-                    "tokensPerSecond) and remove capacityRps and slo"
+                    "tokensPerSecond) and remove capacityRps and slo",
                 },
             )
         return self

@@ -197,8 +197,13 @@ def _item(
     if kind == "missing":
         return (path, "MK202", f"missing required field '{field}'", None, True)
     if kind.startswith("MK"):
-        hint = e.get("ctx", {}).get("hint")
-        return (path, kind, e["msg"], str(hint) if hint else None, False)
+        ctx = e.get("ctx", {})
+        hint = ctx.get("hint")
+        # a model-level rule names the key it is about ("field"), or the mapping's own key
+        if "field" in ctx:
+            return ((*path, str(ctx["field"])), kind, e["msg"], str(hint) if hint else None, True)
+        at_key = bool(ctx.get("at_key"))
+        return (path, kind, e["msg"], str(hint) if hint else None, at_key)
     if kind == "finite_number":
         message = f"{field}: {describe(value)} is not a finite number"
         return (path, "MK220", message, _NOT_FINITE_HINT, False)

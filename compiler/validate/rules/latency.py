@@ -82,12 +82,29 @@ OBJECTIVES = (
 def latency_buckets(specs: Specs, broken: dict[str, set[str]]) -> Iterator[Diagnostic]:
     strict = bool(specs.project and specs.project.obj.spec.policies.strict_latency_buckets)
     for objective in OBJECTIVES:
-        yield from _check(specs, objective, strict)
+        for (_, overridden, ms, bounds), views in _missed(specs, objective).items():
+            names = ", ".join(f"'{v.env.name}'" for v in views)
+            where = "" if overridden else f" in environment{'s' * (len(views) > 1)} {names}"
+            message, hint = _explain(objective, ms, bounds, where)
+            if strict:
+                message += " (policies.strictLatencyBuckets)"
+            code = "MK406" if strict else objective.code
+            view = views[0]
+            # A value from the base spec is reported at the base, naming the environments
+            # whose buckets it misses: their buckets, not an override, make it a problem.
+            if overridden:
+                d = view.at(objective.path, code, message, hint)
+            else:
+                d = view.entry.doc.at(("spec", *objective.path), code, message, hint)
+            yield d if strict else replace(d, severity="warning")
 
 
-def _check(specs: Specs, objective: Objective, strict: bool) -> Iterator[Diagnostic]:
-    # One diagnostic per line and outcome: a base value that misses the same buckets in
-    # several environments is reported once, naming them all.
+def _missed(
+    specs: Specs, objective: Objective
+) -> dict[tuple[str, str, float, tuple[float, ...]], list[ModelView]]:
+    """The views whose objective is not a boundary, by (model, overriding environment or
+    "", value, buckets): a base value that misses the same buckets in several
+    environments is reported once, naming them all."""
     found: dict[tuple[str, str, float, tuple[float, ...]], list[ModelView]] = {}
     for view in specs.views:
         ms = objective.value(view)
@@ -98,21 +115,7 @@ def _check(specs: Specs, objective: Objective, strict: bool) -> Iterator[Diagnos
             continue
         overridden = view.env.name if override_source(view.override, objective.path) else ""
         found.setdefault((view.name, overridden, ms, bounds), []).append(view)
-    for (_, overridden, ms, bounds), views in found.items():
-        names = ", ".join(f"'{v.env.name}'" for v in views)
-        where = "" if overridden else f" in environment{'s' if len(views) > 1 else ''} {names}"
-        message, hint = _explain(objective, ms, bounds, where)
-        if strict:
-            message += " (policies.strictLatencyBuckets)"
-        code = "MK406" if strict else objective.code
-        view = views[0]
-        # A value from the base spec is reported at the base, naming the environments whose
-        # buckets it misses: the environment's buckets, not an override, make it a problem.
-        if overridden:
-            d = view.at(objective.path, code, message, hint)
-        else:
-            d = view.entry.doc.at(("spec", *objective.path), code, message, hint)
-        yield d if strict else replace(d, severity="warning")
+    return found
 
 
 def _ms(bound: Decimal) -> str:

@@ -87,6 +87,21 @@ CODES: dict[str, Code] = {
     "MK242": Code("serving-objectives", "serving needs capacityRps and slo, or llm."),
     "MK243": Code("llm-request-slo", "serving.llm with serving.capacityRps or serving.slo."),
     "MK244": Code("gpu-sharing", "GpuPool sharing needs exactly one of mig, timeSlicing."),
+    "MK245": Code(
+        "llm-model-unknown", "An unknown LLM family, or no parameters and architecture for it."
+    ),
+    "MK246": Code(
+        "llm-field-not-applicable",
+        "storageUri, format, runtime or rollback.maxLatencyP99Ms on a language model.",
+    ),
+    "MK247": Code("llm-without-gpu", "A language model without a GPU pool (vLLM serves on GPUs)."),
+    "MK248": Code(
+        "llm-tensor-parallel",
+        "tensorParallel is not the replica's GPUs, or the attention heads do not divide by it.",
+    ),
+    "MK249": Code(
+        "llm-context-length", "Warning: maxContextTokens above the family's position embeddings."
+    ),
     # -- across documents
     "MK301": Code("duplicate-name", "Two documents of one kind share a name."),
     "MK302": Code("unknown-data-source", "A Model refers to a DataSource that does not exist."),
@@ -136,6 +151,9 @@ CODES: dict[str, Code] = {
     "MK362": Code("quota-unknown-pool", "quotas name a GpuPool that does not exist."),
     "MK363": Code("quota-overcommit", "The teams' GPU quotas add up to more than the pool holds."),
     "MK364": Code("borrowing-limit-without-cohort", "borrowingLimit without quotas.borrowing."),
+    "MK370": Code(
+        "llm-does-not-fit", "A language model's weights and KV cache do not fit its GPUs."
+    ),
     "MK390": Code(
         "llm-latency-not-a-bucket",
         "Warning: ttftP95Ms or tpotP95Ms is not a bucket boundary of vLLM's histogram.",

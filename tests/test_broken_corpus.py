@@ -44,6 +44,7 @@ DID_YOU_MEAN = {
     "unknown-pool-typo": "MK303",
     "override-unknown-pool": "MK303",
     "policy-require-canary-names-undefined-environment": "MK304",
+    "llm-unknown-family-typo": "MK245",
 }
 
 

@@ -22,6 +22,19 @@ def test_every_language_accelerator_in_every_cloud() -> None:
         assert entry["gpuMemoryGiB"] > 0
 
 
+def test_usable_memory_is_below_the_sold_size_and_sourced() -> None:
+    """What CUDA reports (and vLLM multiplies by gpu_memory_utilization) is less than the
+    GPU's name says: 80 GB is 74.5 GiB of decimal gigabytes at the least, the label's GiB
+    at the most (docs/catalog.md, "GPU memory")."""
+    for name, entry in catalog.raw()["accelerators"].items():
+        usable = catalog.usable_memory_gib(name)
+        sold = entry["gpuMemoryGiB"]
+        assert sold * 1e9 / 2**30 * 0.95 < usable <= sold, name
+        assert "nvidia-smi" in entry["usableMemorySource"] or "vLLM" in entry["usableMemorySource"]
+    assert catalog.usable_memory_gib("nvidia-l4") == 23034 / 1024
+    assert catalog.usable_memory_gib("nvidia-h100-80gb") < 80
+
+
 def test_offerings_are_complete_and_dated() -> None:
     for accelerator in catalog.accelerators():
         for cloud in CLOUDS:
@@ -159,3 +172,20 @@ def test_docs_shape_table_matches_the_catalog() -> None:
         memory = f"{shape.memory_gib:g}"
         expected.add((accelerator, cloud, name, str(gpus), str(shape.vcpus), memory, unit[cloud]))
     assert documented == expected, "regenerate the machine-shapes table in docs/catalog.md"
+
+
+def test_docs_memory_table_matches_the_catalog() -> None:
+    text = (REPO / "docs" / "catalog.md").read_text()
+    row = r"^\| `([a-z0-9-]+)` \| (\d+) \| (\d+) \| ([\d.]+) \| (.+) \|$"
+    documented = set(re.findall(row, text, re.M))
+    expected = {
+        (
+            name,
+            str(entry["gpuMemoryGiB"]),
+            str(entry["usableMemoryMiB"]),
+            f"{entry['usableMemoryMiB'] / 1024:.2f}",
+            entry["usableMemorySource"],
+        )
+        for name, entry in catalog.raw()["accelerators"].items()
+    }
+    assert documented == expected, "regenerate the GPU memory table in docs/catalog.md"

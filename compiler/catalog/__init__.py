@@ -87,5 +87,11 @@ def clouds_offering(accelerator: str) -> list[str]:
 
 
 def gpu_memory_gib(accelerator: str) -> float:
-    """Memory of one GPU of this accelerator, as the catalog gives it."""
+    """Memory of one GPU of this accelerator as it is sold (80 for an H100 80GB)."""
     return float(raw()["accelerators"][accelerator]["gpuMemoryGiB"])
+
+
+def usable_memory_gib(accelerator: str) -> float:
+    """Memory of one GPU as CUDA reports its total (what vLLM multiplies by
+    gpu_memory_utilization): less than the sold size (docs/catalog.md, "GPU memory")."""
+    return float(raw()["accelerators"][accelerator]["usableMemoryMiB"]) / 1024

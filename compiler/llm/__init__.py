@@ -74,10 +74,11 @@ def parameters_of(llm: Llm) -> int | None:
 
 
 def architecture_of(llm: Llm) -> Architecture | None:
+    known = family(llm.family) if llm.family else None
     if llm.architecture is not None:
         a = llm.architecture
-        return Architecture(a.layers, a.kv_heads, a.head_dim)
-    known = family(llm.family) if llm.family else None
+        heads = a.heads if a.heads is not None else (known.architecture.heads if known else None)
+        return Architecture(a.layers, a.kv_heads, a.head_dim, heads)
     return known.architecture if known else None
 
 

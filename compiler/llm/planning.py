@@ -35,7 +35,7 @@ def fit_on(llm: Llm, accelerator: str, gpus: int) -> MemoryFit | None:
         llm.kv_cache_dtype,
         llm.max_context_tokens,
         llm.concurrent_sequences,
-        catalog.gpu_memory_gib(accelerator),
+        catalog.usable_memory_gib(accelerator),
         tensor_parallel(llm, gpus),
         llm.gpu_memory_utilization,
     )

@@ -78,6 +78,13 @@ class LlmArchitecture(Strict):
     layers: int = Field(ge=1, le=1000)
     kv_heads: int = Field(ge=1, le=1024, description="Key/value heads (GQA); = heads for MHA.")
     head_dim: int = Field(ge=1, le=4096)
+    heads: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Attention (query) heads, num_attention_heads; vLLM needs them divisible "
+        "by tensorParallel. Default: the family's, else unchecked.",
+    )
 
 
 class LlmSlo(Strict):

@@ -10,6 +10,7 @@ from compiler.validate.context import At, Specs
 from compiler.validate.rules import (
     drift,
     latency,
+    llm,
     model,
     policies,
     quotas,
@@ -34,6 +35,11 @@ MODEL_RULES: list[ModelRule] = [
     model.pool_less_gpus,
     rollout.rps_target,
     rollout.stable_artifact,
+    llm.known_model,
+    llm.not_applicable,
+    llm.on_gpu,
+    llm.tensor_parallel_size,
+    llm.context_length,
 ]
 
 SPEC_RULES: list[SpecRule] = [
@@ -49,6 +55,7 @@ SPEC_RULES: list[SpecRule] = [
     training.cluster_runtime,
     serving.throughput,
     serving.pool_capacity,
+    llm.fits,
     rollout.canary_stable_version,
     rollout.scale_to_zero,
     latency.latency_buckets,
@@ -71,6 +78,7 @@ SPEC_RULES: list[SpecRule] = [
 VIEW_RULES: list[SpecRule] = [
     references.pools,
     serving.throughput,
+    llm.fits,
     rollout.canary_stable_version,
     rollout.scale_to_zero,
     latency.latency_buckets,

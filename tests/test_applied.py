@@ -27,6 +27,11 @@ KINDS: dict[tuple[str, str], tuple[str | None, bool]] = {
         "kserve/inferenceservice.v1beta1.strict.schema.json",
         True,
     ),
+    # KServe master aaac4e294dae (no release has spec.scaling.keda; docs/llm.md)
+    ("serving.kserve.io/v1alpha2", "LLMInferenceService"): (
+        "kserve/llminferenceservice.v1alpha2.strict.schema.json",
+        True,
+    ),
     ("monitoring.coreos.com/v1", "PrometheusRule"): (
         "prometheus-operator/prometheusrule.v1.strict.schema.json",
         True,
@@ -122,8 +127,8 @@ def _problems(doc: dict[str, Any], namespace: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("example", "native"),
-    [("quickstart", False), ("multi-cloud", False), ("multi-cloud", True)],
-    ids=["quickstart", "multi-cloud", "multi-cloud-kfp-native"],
+    [("quickstart", False), ("multi-cloud", False), ("multi-cloud", True), ("llm", False)],
+    ids=["quickstart", "multi-cloud", "multi-cloud-kfp-native", "llm"],
 )
 def test_what_argo_cd_applies_is_what_the_api_server_takes(
     tmp_path: Path, example: str, native: bool
@@ -140,6 +145,9 @@ def test_what_argo_cd_applies_is_what_the_api_server_takes(
             problems += [f"{env}: {p}" for p in _problems(doc, namespace)]
     assert problems == []
     # the test reaches what this work renders, so it cannot pass on an empty build
+    if example == "llm":
+        assert {"InferenceService", "LLMInferenceService"} <= seen
+        return
     assert {"InferenceService", "PrometheusRule", "ResourceFlavor", "ClusterQueue"} <= seen
     assert "LocalQueue" in seen
     if example == "multi-cloud":

@@ -36,10 +36,11 @@ from compiler.output import write_files
 from tests.conftest import IN_CI, REPO, UPSTREAM
 from tests.kfp_helpers import files_of, yaml_docs
 from tests.kserve_consumer import MODE, mergo_override
+from tests.kserve_llmisvc_consumer import deployment as llmisvc_deployment
 
 REQUIREMENTS = REPO / "tests" / "tools" / "checkov-requirements.txt"
 ISVC_SCHEMA = UPSTREAM / "kserve" / "inferenceservice.v1beta1.strict.schema.json"
-EXAMPLES = ("quickstart", "multi-cloud")
+EXAMPLES = ("quickstart", "multi-cloud", "llm")
 
 # The checks issue 10 names, and the others that guard a pod's isolation: each must pass on
 # every CronJob and every predictor's Deployment.
@@ -281,13 +282,21 @@ def knative_quickstart(folder: Path) -> str:
 def _render(root: Path, name: str, files: dict[str, bytes], mutate: bool) -> None:
     write_files(root / "rendered" / name, files)
     for path, data in files.items():
-        if path.endswith("inferenceservice.yaml"):
+        if path.endswith("/inferenceservice.yaml"):
             isvc = yaml_docs(data)[0]
             deployments = predictor_deployments(isvc)
             # a Knative-mode predictor of an example: accepted as the Knative copy's
             folder = root / "predictors" / name / ("knative-mode" if knative_mode(isvc) else "")
             _write((folder / path).parent, "deployment.yaml", deployments)
             if mutate and not knative_mode(isvc):
+                mutated = [m for d in deployments for m in mutants(d)]
+                _write(root / "mutants" / name / path, "deployment.yaml", mutated)
+        if path.endswith("llminferenceservice.yaml"):
+            # the controller's Deployment: our template merged over its preset's (with the
+            # preset's image, probes and mounts), tests/kserve_llmisvc_consumer.py
+            deployments = [llmisvc_deployment(yaml_docs(data)[0])]
+            _write((root / "predictors" / name / path).parent, "deployment.yaml", deployments)
+            if mutate:
                 mutated = [m for d in deployments for m in mutants(d)]
                 _write(root / "mutants" / name / path, "deployment.yaml", mutated)
         if path.endswith("drift.yaml") and mutate:
@@ -350,11 +359,15 @@ def test_every_pod_was_scanned(scan: Scan) -> None:
         yaml_docs(d)[0]
         for e in EXAMPLES
         for p, d in files_of(e).items()
-        if p.endswith("inferenceservice.yaml")
+        if p.endswith("/inferenceservice.yaml")
     ]
-    knative_copy = sum(1 for p in files_of("quickstart") if p.endswith("inferenceservice.yaml"))
+    knative_copy = sum(1 for p in files_of("quickstart") if p.endswith("/inferenceservice.yaml"))
+    llmisvcs = sum(
+        1 for e in EXAMPLES for p in files_of(e) if p.endswith("/llminferenceservice.yaml")
+    )
     canaries = sum(len(i["spec"].get("canary", [])) for i in examples)
-    assert len(deployments) == len(examples) + canaries + knative_copy
+    assert llmisvcs
+    assert len(deployments) == len(examples) + canaries + knative_copy + llmisvcs
     assert len(cron_jobs) == sum(1 for p, _ in files if p.endswith("drift.yaml"))
     assert cron_jobs and deployments
 

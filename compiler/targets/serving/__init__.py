@@ -20,7 +20,15 @@ def render_model(env: EnvironmentPlan, model: ModelPlan) -> dict[str, bytes]:
 
     base = f"{env.name}/models/{model.name}/serving/"
     header = HEADER.format(model=model.name)
-    files = {"inferenceservice.yaml": yamlout.dump(inference_service(env, model), header=header)}
+    if model.serving.llm is not None and model.serving.llm.api == "llminferenceservice":
+        from compiler.targets.serving.llmisvc import llm_inference_service
+
+        llmisvc = llm_inference_service(env, model)
+        files = {"llminferenceservice.yaml": yamlout.dump(llmisvc, header=header)}
+    else:
+        files = {
+            "inferenceservice.yaml": yamlout.dump(inference_service(env, model), header=header)
+        }
     rule = prometheus_rule if model.serving.llm is None else llm_prometheus_rule
     files["prometheusrule.yaml"] = yamlout.dump(rule(env, model), header=header)
     if model.serving.drift is not None:

@@ -22,10 +22,11 @@ from compiler.deployment import (
     MODE_ANNOTATION,
     MODE_VALUES,
 )
+from compiler.llm.scaling import concurrency_target
 from compiler.plan import EnvironmentPlan, ModelPlan, ServingPlan
 from compiler.slo import SAFE_UTILISATION
 from compiler.targets import kubernetes
-from compiler.targets.serving import hardening
+from compiler.targets.serving import hardening, vllm
 
 # Knative's per-revision override of its target utilisation (knative/serving knative-v1.21.1
 # pkg/apis/autoscaling/register.go); KServe copies predictor annotations to the revision.
@@ -33,12 +34,25 @@ TARGET_UTILIZATION = "autoscaling.knative.dev/target-utilization-percentage"
 RATE_WINDOW = "2m"  # at least four samples at a 30 s scrape interval
 MODEL_CONTAINER = "kserve-container"
 STABLE_VERSION = "modelkiln.dev/stable-version"  # what spec.predictor serves during a canary
+# A language model: KServe's Hugging Face server with its vLLM backend (kserve v0.20.0
+# config/runtimes/kserve-huggingfaceserver.yaml), named so that no other runtime of the
+# huggingface format is auto-selected; --backend=vllm makes the server refuse to start without
+# vLLM instead of serving with transformers (huggingfaceserver __main__.py load_model).
+LLM_RUNTIME = "kserve-huggingfaceserver"
+LLM_FORMAT = "huggingface"
 
 
 def _model(serving: ServingPlan, storage_uri: str) -> dict[str, Any]:
     model: dict[str, Any] = {"modelFormat": {"name": serving.format}}
     if serving.runtime:
         model["runtime"] = serving.runtime
+    if serving.llm is not None:
+        # the runtime's own args come first: --model_name={{.Name}} (KServe appends these,
+        # utils.go MergeRuntimeContainers); hf:// and object storage both go through the
+        # storage initializer into /mnt/models, the server's default --model_dir
+        model["modelFormat"] = {"name": LLM_FORMAT}
+        model["runtime"] = serving.runtime or LLM_RUNTIME
+        model["args"] = ["--backend=vllm", *vllm.engine_args(serving.llm)]
     model["storageUri"] = storage_uri
     # CPU and memory limits = requests, GPUs as limits: KServe merges these key by key over
     # the ServingRuntime's container (limits.cpu 1, memory 2Gi in the stock runtimes), so a
@@ -61,9 +75,47 @@ def requests_query(model: ModelPlan) -> str:
     return f"sum(rate({serving.metrics.requests(pods)}[{RATE_WINDOW}]))"
 
 
-def _autoscaling(model: ModelPlan) -> dict[str, Any]:
+def autoscaler_class(serving: ServingPlan) -> str | None:
+    """The autoscalerClass annotation: none (Knative mode), the deployment's, or for a
+    language model without Prometheus `none` (fixed replicas: the HPA's CPU utilisation does
+    not follow a GPU-bound vLLM's load; docs/llm.md)."""
+    autoscaler = serving.deployment.autoscaler
+    if autoscaler == "knative":
+        return None
+    return "none" if serving.llm is not None and autoscaler == "hpa" else autoscaler
+
+
+def _llm_autoscaling(namespace: str, model: ModelPlan) -> dict[str, Any]:
+    serving = model.serving
+    assert serving is not None and serving.llm is not None
+    autoscaler = serving.deployment.autoscaler
+    if autoscaler == "knative":
+        target = concurrency_target(serving.llm.concurrent_sequences)
+        return {
+            "annotations": {TARGET_UTILIZATION: "100"},
+            "scaleMetric": "concurrency",
+            "scaleTarget": target,
+        }
+    if autoscaler == "keda":
+        pods = f"{model.name}-predictor-[a-z0-9]+-[a-z0-9]+"
+        metrics = []
+        for m in vllm.scaling_metrics(serving, namespace, pods):
+            metric = {
+                "backend": "prometheus",
+                "serverAddress": serving.deployment.prometheus,
+                "query": m["query"],
+            }
+            external = {"metric": metric, "target": {"type": "Value", "value": m["threshold"]}}
+            metrics.append({"type": "External", "external": external})
+        return {"autoScaling": {"metrics": metrics}}
+    return {}  # autoscalerClass none: fixed replicas
+
+
+def _autoscaling(namespace: str, model: ModelPlan) -> dict[str, Any]:
     serving = model.serving
     assert serving is not None
+    if serving.llm is not None:
+        return _llm_autoscaling(namespace, model)
     deployment = serving.deployment
     target = serving.replicas.scale_target_rps
     if deployment.autoscaler == "knative":
@@ -110,13 +162,12 @@ def inference_service(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     assert serving is not None
     deployment = serving.deployment
     annotations = {MODE_ANNOTATION: MODE_VALUES[deployment.mode]}
-    if deployment.autoscaler != "knative":
-        annotations[AUTOSCALER_ANNOTATION] = deployment.autoscaler
-    predictor: dict[str, Any] = {
-        "minReplicas": serving.replicas.min,
-        "maxReplicas": serving.replicas.max,
-    }
-    predictor |= _autoscaling(model)
+    klass = autoscaler_class(serving)
+    if klass is not None:
+        annotations[AUTOSCALER_ANNOTATION] = klass
+    low = serving.replicas.max if klass == "none" else serving.replicas.min
+    predictor: dict[str, Any] = {"minReplicas": low, "maxReplicas": serving.replicas.max}
+    predictor |= _autoscaling(env.namespace, model)
     if deployment.mode == "knative" and serving.canary_percent is not None:
         predictor["canaryTrafficPercent"] = serving.canary_percent
     predictor |= kubernetes.placement(serving.placement)

@@ -82,6 +82,9 @@ ACCEPTED: dict[str, set[str]] = {
 }
 # What the drift CronJob also passes (its image and user are modelkiln's).
 REQUIRED_CRONJOB = {"CKV_K8S_14", "CKV_K8S_15", "CKV_K8S_40"}
+# A predictor on GPUs keeps a writable root filesystem: the NVIDIA CDI hook writes into it
+# (compiler/targets/serving/hardening.py read_only_root, kserve#5711).
+ACCEPTED_GPU = {"CKV_K8S_22"}
 # A Knative-mode predictor has no pod securityContext: Knative refuses one by default.
 KNATIVE = "quickstart-knative"
 ACCEPTED_KNATIVE = {"CKV_K8S_29"}
@@ -240,9 +243,20 @@ def _pod_of(doc: dict[str, Any]) -> Pod:
     return pod
 
 
+def on_gpu(doc: dict[str, Any]) -> bool:
+    limits = _container(_pod_of(doc)).get("resources", {}).get("limits", {})
+    return any(name.startswith("nvidia.com/") for name in limits)
+
+
+def mutations_of(doc: dict[str, Any]) -> list[str]:
+    """The mutations that apply: a GPU pod's root filesystem is writable already."""
+    return [n for n in MUTATIONS if not (n == "writable-root" and on_gpu(doc))]
+
+
 def mutants(doc: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for name, (path, _check) in MUTATIONS.items():
+    for name in mutations_of(doc):
+        path = MUTATIONS[name][0]
         mutant = copy.deepcopy(doc)
         mutant["metadata"]["name"] = f"{doc['metadata']['name']}-{name}"
         _drop(path)(_pod_of(mutant))
@@ -287,6 +301,7 @@ def _render(root: Path, name: str, files: dict[str, bytes], mutate: bool) -> Non
             deployments = predictor_deployments(isvc)
             # a Knative-mode predictor of an example: accepted as the Knative copy's
             folder = root / "predictors" / name / ("knative-mode" if knative_mode(isvc) else "")
+            folder = folder / ("gpu" if on_gpu(deployments[0]) else "")
             _write((folder / path).parent, "deployment.yaml", deployments)
             if mutate and not knative_mode(isvc):
                 mutated = [m for d in deployments for m in mutants(d)]
@@ -295,7 +310,8 @@ def _render(root: Path, name: str, files: dict[str, bytes], mutate: bool) -> Non
             # the controller's Deployment: our template merged over its preset's (with the
             # preset's image, probes and mounts), tests/kserve_llmisvc_consumer.py
             deployments = [llmisvc_deployment(yaml_docs(data)[0])]
-            _write((root / "predictors" / name / path).parent, "deployment.yaml", deployments)
+            folder = root / "predictors" / name / ("gpu" if on_gpu(deployments[0]) else "")
+            _write((folder / path).parent, "deployment.yaml", deployments)
             if mutate:
                 mutated = [m for d in deployments for m in mutants(d)]
                 _write(root / "mutants" / name / path, "deployment.yaml", mutated)
@@ -334,9 +350,14 @@ def _knative(key: tuple[str, str]) -> bool:
     return in_knative and key[1].startswith("Deployment.")
 
 
+def _gpu(key: tuple[str, str]) -> bool:
+    return "/gpu/" in key[0] and key[1].startswith("Deployment.")
+
+
 def _accepted(key: tuple[str, str]) -> set[str]:
     kind = key[1].split(".")[0]
-    return ACCEPTED.get(kind, set()) | (ACCEPTED_KNATIVE if _knative(key) else set())
+    accepted = ACCEPTED.get(kind, set()) | (ACCEPTED_KNATIVE if _knative(key) else set())
+    return accepted | (ACCEPTED_GPU if _gpu(key) else set())
 
 
 def test_checkov_is_the_pinned_version(scan: Scan) -> None:
@@ -405,7 +426,8 @@ def test_removing_a_hardening_field_fails_its_check(scan: Scan) -> None:
     problems = []
     mutated = [k for k in scan.resources if k[0].startswith("/mutants/")]
     standard = [k for k in _ours(scan) if f"/{KNATIVE}/" not in k[0] and not _knative(k)]
-    assert len(mutated) == len(MUTATIONS) * len(standard)
+    assert len(mutated) == sum(len(MUTATIONS) - _gpu(k) for k in standard)
+    assert any(_gpu(k) for k in standard) and not all(_gpu(k) for k in standard)
     for key in mutated:
         name = next(n for n in MUTATIONS if key[1].endswith("-" + n))
         check = MUTATIONS[name][1]
@@ -417,7 +439,8 @@ def test_removing_a_hardening_field_fails_its_check(scan: Scan) -> None:
 def test_the_docs_list_every_check_left_unmet() -> None:
     docs = (REPO / "docs" / "serving.md").read_text()
     section = docs.split("### Checks not satisfied", 1)[1].split("\n## ", 1)[0]
-    for kind, checks in [*ACCEPTED.items(), ("Knative mode", ACCEPTED_KNATIVE)]:
+    extra = [("Knative mode", ACCEPTED_KNATIVE), ("GPU", ACCEPTED_GPU)]
+    for kind, checks in [*ACCEPTED.items(), *extra]:
         for check in checks:
             assert f"{check}" in section and kind in section, (kind, check)
 

@@ -37,6 +37,30 @@ def test_pod_and_container_contexts() -> None:
     assert kubernetes.container_security_context()["capabilities"] == {"drop": ["ALL"]}
 
 
+def test_gpu_predictors_keep_a_writable_root_and_cpu_ones_do_not() -> None:
+    """The NVIDIA CDI hook writes into the container's root filesystem (kserve#5711): every
+    predictor that gets GPUs has a writable root, every other one a read-only root."""
+    seen = {True: 0, False: 0}
+    for example in ("quickstart", "multi-cloud", "llm"):
+        for path, data in files_of(example).items():
+            if not path.endswith(("/inferenceservice.yaml", "/llminferenceservice.yaml")):
+                continue
+            doc = yaml_docs(data)[0]
+            spec = doc["spec"]
+            if doc["kind"] == "InferenceService":
+                predictors = [spec["predictor"], *(c["predictor"] for c in spec.get("canary", []))]
+                containers = [p["model"] for p in predictors]
+            else:
+                containers = spec["template"]["containers"]
+            for container in containers:
+                limits = container.get("resources", {}).get("limits", {})
+                gpu = any(name.startswith("nvidia.com/") for name in limits)
+                read_only = container["securityContext"]["readOnlyRootFilesystem"]
+                assert read_only is not gpu, (path, container.get("name"))
+                seen[gpu] += 1
+    assert seen[True] and seen[False]
+
+
 def test_scratch_volumes_are_mounted_by_name() -> None:
     volumes, mounts = kubernetes.scratch(["/tmp", "/home/model-server/logs"], size_limit="1Gi")
     assert [v["name"] for v in volumes] == [m["name"] for m in mounts]

@@ -94,7 +94,8 @@ def _hardening_problems(container: dict[str, Any], pod: dict[str, Any]) -> list[
     out = [
         f"{k} is not {v}"
         for k, v in (
-            ("readOnlyRootFilesystem", True),
+            # GPU containers keep a writable root (hardening.read_only_root, kserve#5711)
+            ("readOnlyRootFilesystem", False),
             ("allowPrivilegeEscalation", False),
             ("runAsNonRoot", True),
         )
@@ -241,7 +242,7 @@ def test_the_preset_merge_keeps_our_container_flags_and_hardening(index: int) ->
 def test_the_merge_checks_fail_on_a_broken_object() -> None:
     llmisvc = copy.deepcopy(_rendered("LLM")[0])
     container = llmisvc["spec"]["template"]["containers"][0]
-    del container["securityContext"]  # the preset's readOnlyRootFilesystem false wins
+    container["securityContext"]["allowPrivilegeEscalation"] = True  # ours wins the merge
     pod = deployment(llmisvc)["spec"]["template"]["spec"]
     assert _hardening_problems(main_container(llmisvc), pod)
     container["resources"]["requests"]["nvidia.com/gpu"] = 2  # ≠ the limit

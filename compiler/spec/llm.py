@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Strict
 from compiler.spec.metrics import ErrorSource
+from compiler.spec.storage import ArtifactUri
 from compiler.spec.types import Line
 
 # Weight precision: fp16 and bf16 are the checkpoint's own; fp8 is vLLM's online fp8
@@ -28,7 +29,6 @@ BYTES_PER_PARAMETER: dict[str, float] = {
 MAX_PARAMETERS = 10**14  # 100 T: above any model that exists
 _COUNT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMBT])$")
 _SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
-_SOURCE = r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._/-]+)?|(gs|s3|pvc|azure|https)://.+)$"
 
 
 def _parameter_count(value: Any) -> Any:
@@ -60,15 +60,10 @@ ParameterCount = Annotated[
         }
     ),
 ]
-LlmSource = Annotated[
-    str,
-    Field(
-        pattern=_SOURCE,
-        description="Where the weights come from: hf://owner/model[:revision] (Hugging Face "
-        "Hub, pinned to a revision) or the object storage KServe fetches (gs://, s3://, "
-        "azure://, pvc://, https://).",
-    ),
-]
+# The weights, fetched as KServe's storage initializer fetches any model artifact: hf://
+# (pinned with :revision), gs://, s3://, Azure blob https://, pvc://, oci:// (no azure://:
+# KServe v0.20 has no such scheme and would never download the model).
+LlmSource = ArtifactUri
 
 
 class LlmArchitecture(Strict):

@@ -89,14 +89,15 @@ def pod_security_context(run_as: int | None = None) -> dict[str, Any]:
     return out
 
 
-def container_security_context() -> dict[str, Any]:
+def container_security_context(*, read_only_root: bool = True) -> dict[str, Any]:
     """A container's securityContext: no privilege escalation, no capabilities, a read-only
-    root filesystem (scratch space comes from emptyDir volumes), never root, and the
-    default seccomp profile (also where pod-level fields are not allowed, as in Knative)."""
+    root filesystem (scratch space comes from emptyDir volumes) unless read_only_root is
+    False, never root, and the default seccomp profile (also where pod-level fields are not
+    allowed, as in Knative)."""
     return {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
+        "readOnlyRootFilesystem": read_only_root,
         "runAsNonRoot": True,
         "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
     }

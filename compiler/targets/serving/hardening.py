@@ -53,10 +53,17 @@ def predictor_pod(serving: ServingPlan, *, knative: bool = False) -> dict[str, A
     return pod
 
 
+def read_only_root(serving: ServingPlan) -> bool:
+    """False for a container that gets GPUs: where the NVIDIA Container Toolkit injects them
+    through CDI, its nvidia-cdi-hook writes into the container's root filesystem and fails
+    on a read-only one, so the container is never created (kserve/kserve#5711, merged
+    2026-06-23, turned it off in KServe's LLMInferenceService presets for that reason).
+    The other isolation fields stay; docs/serving.md lists the check left unmet."""
+    return serving.pool is None or serving.gpus == 0
+
+
 def predictor_container(serving: ServingPlan) -> dict[str, Any]:
     """The model container's securityContext and the mounts of its scratch volumes."""
     _, mounts = kubernetes.scratch(scratch_paths(serving))
-    return {
-        "securityContext": kubernetes.container_security_context(),
-        "volumeMounts": mounts,
-    }
+    context = kubernetes.container_security_context(read_only_root=read_only_root(serving))
+    return {"securityContext": context, "volumeMounts": mounts}

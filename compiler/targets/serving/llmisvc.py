@@ -27,7 +27,7 @@ from typing import Any
 
 from compiler.plan import EnvironmentPlan, ModelPlan, ServingPlan
 from compiler.targets import kubernetes
-from compiler.targets.serving import vllm
+from compiler.targets.serving import hardening, vllm
 
 API_VERSION = "serving.kserve.io/v1alpha2"
 KIND = "LLMInferenceService"
@@ -51,9 +51,10 @@ def _container(serving: ServingPlan) -> dict[str, Any]:
     resources = kubernetes.resources(serving.cpu, serving.memory, gpus, cpu_limit=True)
     if resources:
         container["resources"] = resources
-    # the preset mounts emptyDirs at /home (HOME), /tmp, /models (HF_HUB_CACHE) and /dev/shm,
-    # so a read-only root filesystem leaves vLLM every path it writes
-    container["securityContext"] = kubernetes.container_security_context()
+    # the preset mounts emptyDirs at /home (HOME), /tmp, /models (HF_HUB_CACHE) and /dev/shm;
+    # the root filesystem stays writable on GPUs, as in the preset (hardening.read_only_root)
+    read_only = hardening.read_only_root(serving)
+    container["securityContext"] = kubernetes.container_security_context(read_only_root=read_only)
     return container
 
 

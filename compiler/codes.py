@@ -158,6 +158,13 @@ CODES: dict[str, Code] = {
     "MK381": Code("mig-slice", "A Model's migProfile is not the MIG profile of its pool."),
     "MK382": Code("shared-gpu-count", "A workload on a shared GPU pool asks for more than one."),
     "MK383": Code("sharing-cloud", "The environment's cloud cannot share the pool's GPUs so."),
+    "MK390": Code(
+        "llm-latency-not-a-bucket",
+        "Warning: ttftP95Ms or tpotP95Ms is not a bucket boundary of vLLM's histogram.",
+    ),
+    "MK392": Code(
+        "llm-buckets", "ttftBuckets or tpotBuckets are not positive, increasing seconds."
+    ),
     # -- policies
     "MK401": Code("max-gpus-per-model", "A Model asks for more GPUs than the policy allows."),
     "MK402": Code("require-canary", "The policy requires a canary rollout in this environment."),
@@ -165,7 +172,8 @@ CODES: dict[str, Code] = {
     "MK404": Code("max-monthly-cost", "An environment's GPU pools can cost more than allowed."),
     "MK405": Code("require-pinned-data", "The policy refuses data version 'latest' here."),
     "MK406": Code(
-        "strict-latency-buckets", "The policy requires latencyP99Ms at a latency bucket boundary."
+        "strict-latency-buckets",
+        "The policy requires latencyP99Ms, ttftP95Ms and tpotP95Ms at bucket boundaries.",
     ),
 }
 

@@ -214,7 +214,7 @@ def _serving_plan(
     serve = serving_rollout(spec, env, specs.project.obj.spec.registry, name, uri)
     pool = pools.get(serving.resources.pool) if serving.resources.pool else None
     gpus = specs.gpus_of(serving.resources)
-    llm = llm_plan(serving.llm, env, pool, gpus) if serving.llm is not None else None
+    llm = llm_plan(serving.llm, env, pool, gpus, name) if serving.llm is not None else None
     slo = serving.slo
     return ServingPlan(
         format=serving.format or FORMATS[spec.framework],

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from compiler.llm.families import family
 from compiler.llm.fit import Architecture, MemoryFit
+from compiler.serving_metrics import Series
 from compiler.spec.llm import Llm
 
 MILLION = 1_000_000
@@ -29,6 +30,13 @@ class LlmMetrics:
     requests: str
     waiting: str
     kv_cache: str
+    # the SLOs' (compiler/llm/metrics.py): the model's series, its failed requests (a counter
+    # of their own, or matchers on requests), the histograms' bounds in seconds
+    selector: str = ""
+    errors: Series | None = None
+    separate_errors: bool = False
+    ttft_buckets: tuple[float, ...] = ()
+    tpot_buckets: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from compiler.llm import (
-    LlmMetrics,
     LlmPlan,
     architecture_of,
     capacity_tokens_per_second,
@@ -15,6 +14,7 @@ from compiler.llm import (
     usd_per_million_tokens,
 )
 from compiler.llm.fit import MemoryFit, memory_fit
+from compiler.llm.metrics import llm_metrics
 from compiler.plan import PoolPlan
 from compiler.sharing import PoolSharing, device_memory_gib, utilization_share
 from compiler.slo import scale_target
@@ -56,10 +56,11 @@ def needed_replicas(llm: Llm) -> int:
     return max(1, math.ceil(peak_tokens_per_second(llm) / target))
 
 
-def llm_plan(llm: Llm, env: Environment, pool: PoolPlan | None, gpus: int) -> LlmPlan:
+def llm_plan(
+    llm: Llm, env: Environment, pool: PoolPlan | None, gpus: int, name: str = ""
+) -> LlmPlan:
     parameters, arch = parameters_of(llm), architecture_of(llm)
     assert parameters is not None and arch is not None  # validation refuses otherwise
-    names = env.serving.llm.metrics
     sharing = pool.sharing if pool is not None else None
     fit = fit_on(llm, pool.accelerator, gpus, sharing) if pool is not None else None
     cost = None
@@ -84,7 +85,7 @@ def llm_plan(llm: Llm, env: Environment, pool: PoolPlan | None, gpus: int) -> Ll
         peak_tokens_per_second=peak_tokens_per_second(llm),
         capacity_tokens_per_second=capacity_tokens_per_second(llm),
         api=env.serving.llm.api,
-        metrics=LlmMetrics(names.ttft, names.tpot, names.requests, names.waiting, names.kv_cache),
+        metrics=llm_metrics(env, name),
         fit=fit,
         usd_per_million_tokens=cost,
     )

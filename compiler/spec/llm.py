@@ -3,13 +3,15 @@ environment's LLM serving settings (Project environments[].serving.llm)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Strict
+from compiler.spec.metrics import ErrorSource
 from compiler.spec.storage import ArtifactUri
 from compiler.spec.types import Line
 
@@ -164,13 +166,70 @@ class Llm(Strict):
 
 
 class LlmMetricNames(Strict):
-    """vLLM's Prometheus metric names (defaults: docs/llm.md, the vLLM release targeted)."""
+    """vLLM's Prometheus metric names and where a model's series are (defaults: vLLM 0.24.0,
+    the release KServe v0.20.0 pins; docs/llm.md "Token SLOs")."""
 
-    ttft: Line = Field(default="vllm:time_to_first_token_seconds", min_length=1)
-    tpot: Line = Field(default="vllm:inter_token_latency_seconds", min_length=1)
-    requests: Line = Field(default="vllm:request_success_total", min_length=1)
+    ttft: Line = Field(
+        default="vllm:time_to_first_token_seconds",
+        min_length=1,
+        description="Histogram (seconds) of the time to first token, one observation a request.",
+    )
+    tpot: Line = Field(
+        default="vllm:request_time_per_output_token_seconds",
+        min_length=1,
+        description="Histogram (seconds) of a request's mean time per output token after the "
+        "first, one observation a request.",
+    )
+    requests: Line = Field(
+        default="vllm:request_success_total",
+        min_length=1,
+        description="Counter of finished requests (label finished_reason).",
+    )
     waiting: Line = Field(default="vllm:num_requests_waiting", min_length=1)
     kv_cache: Line = Field(default="vllm:kv_cache_usage_perc", min_length=1)
+    selector: Line | None = Field(
+        default=None,
+        min_length=1,
+        description="PromQL label matchers of one model's vLLM series; {namespace} and {model} "
+        "are replaced. Default: the namespace and the pods of the api's Deployment.",
+    )
+    errors: ErrorSource | None = Field(
+        default=None,
+        description="Failed requests: matchers on the requests counter, or a counter of their "
+        "own. Default: the ingress's 5xx (inferenceservice in standard mode), else vLLM's "
+        'finished_reason="error".',
+    )
+    ttft_buckets: list[float] | None = Field(
+        default=None,
+        min_length=1,
+        description="Upper bounds (seconds) of the ttft histogram's buckets, without +Inf; "
+        "ttftP95Ms is checked against them. Default: vLLM 0.24.0's.",
+    )
+    tpot_buckets: list[float] | None = Field(
+        default=None,
+        min_length=1,
+        description="Upper bounds (seconds) of the tpot histogram's buckets, without +Inf; "
+        "tpotP95Ms is checked against them. Default: vLLM 0.24.0's.",
+    )
+
+    @field_validator("ttft_buckets", "tpot_buckets")
+    @classmethod
+    def _increasing(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return value
+        bad = [b for b in value if not b > 0]
+        backwards = [b for a, b in itertools.pairwise(value) if b <= a]
+        if bad or backwards:
+            raise PydanticCustomError(
+                "MK392",
+                "LLM histogram buckets must be positive seconds in increasing order, without "
+                "repeats (found {found})",
+                {
+                    "found": f"{(bad or backwards)[0]:g}",
+                    "hint": "list the bounds as vLLM exposes them, smallest first, without +Inf",
+                },
+            )
+        return value
 
 
 class EnvironmentLlm(Strict):

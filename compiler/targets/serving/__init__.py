@@ -16,6 +16,7 @@ def render_model(env: EnvironmentPlan, model: ModelPlan) -> dict[str, bytes]:
     from compiler.targets.serving.alerts import prometheus_rule
     from compiler.targets.serving.drift import drift_manifests
     from compiler.targets.serving.inferenceservice import inference_service
+    from compiler.targets.serving.llm_slo import llm_prometheus_rule
 
     base = f"{env.name}/models/{model.name}/serving/"
     header = HEADER.format(model=model.name)
@@ -28,8 +29,8 @@ def render_model(env: EnvironmentPlan, model: ModelPlan) -> dict[str, bytes]:
         files = {
             "inferenceservice.yaml": yamlout.dump(inference_service(env, model), header=header)
         }
-    if model.serving.llm is None:  # TODO(issue 13): token SLO rules
-        files["prometheusrule.yaml"] = yamlout.dump(prometheus_rule(env, model), header=header)
+    rule = prometheus_rule if model.serving.llm is None else llm_prometheus_rule
+    files["prometheusrule.yaml"] = yamlout.dump(rule(env, model), header=header)
     if model.serving.drift is not None:
         files["drift.yaml"] = yamlout.dump_all(drift_manifests(env, model), header=header)
     kustomization = {

@@ -51,7 +51,14 @@ DRIFT_LAST_RUN = "modelkiln_drift_last_run_timestamp_seconds"
 DRIFT_FOR = "15m"
 STALE_PERIODS = 3
 
-__all__ = ["cron_period_seconds", "prometheus_rule", "runbook_url"]
+__all__ = [
+    "cron_period_seconds",
+    "drift_groups",
+    "prometheus_rule",
+    "rule_object",
+    "runbook_url",
+    "slo_groups",
+]
 
 
 def prometheus_rule(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
@@ -59,30 +66,45 @@ def prometheus_rule(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     assert model.serving is not None
     base = {"model": model.name, "environment": env.name}
     alert_labels = {**base, "namespace": env.namespace}
-    availability, latency = slo_rules.slis(env, model)
+    groups = slo_groups(env, model, slo_rules.slis(env, model))
+    rollout = _rollout_alerts(env, model, alert_labels)
+    if rollout:
+        groups.append({"name": f"{model.name}-rollout", "rules": rollout})
+    return rule_object(env, model, [*groups, *drift_groups(env, model)])
+
+
+def slo_groups(
+    env: EnvironmentPlan, model: ModelPlan, slis: tuple[slo_rules.Sli, ...]
+) -> list[dict[str, Any]]:
+    """A ``<model>-slo-<sli>`` group of recording rules per SLI, then ``<model>-slo-alerts``
+    with each SLI's page and ticket."""
+    base = {"model": model.name, "environment": env.name}
+    alert_labels = {**base, "namespace": env.namespace}
 
     def runbook(alert: str) -> dict[str, str]:
         return {"runbook_url": runbook_url(env, alert)}
 
     groups: list[dict[str, Any]] = [
-        {
-            "name": f"{model.name}-slo-{sli.slo}",
-            "rules": slo_rules.records(env, sli, base),
-        }
-        for sli in (availability, latency)
+        {"name": f"{model.name}-slo-{sli.slo}", "rules": slo_rules.records(env, sli, base)}
+        for sli in slis
     ]
     slo_alerts = [
-        rule
-        for sli in (availability, latency)
-        for rule in slo_rules.alerts(env, model, sli, alert_labels, runbook)
+        rule for sli in slis for rule in slo_rules.alerts(env, model, sli, alert_labels, runbook)
     ]
     groups.append({"name": f"{model.name}-slo-alerts", "rules": slo_alerts})
-    rollout = _rollout_alerts(env, model, alert_labels)
-    if rollout:
-        groups.append({"name": f"{model.name}-rollout", "rules": rollout})
+    return groups
+
+
+def drift_groups(env: EnvironmentPlan, model: ModelPlan) -> list[dict[str, Any]]:
+    """The ``<model>-drift`` group, or none without drift monitoring."""
+    alert_labels = {"model": model.name, "environment": env.name, "namespace": env.namespace}
     drift = _drift_alerts(env, model, alert_labels)
-    if drift:
-        groups.append({"name": f"{model.name}-drift", "rules": drift})
+    return [{"name": f"{model.name}-drift", "rules": drift}] if drift else []
+
+
+def rule_object(
+    env: EnvironmentPlan, model: ModelPlan, groups: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

@@ -45,7 +45,7 @@ from decimal import Decimal
 from typing import Any
 
 from compiler.plan import EnvironmentPlan, ModelPlan
-from compiler.serving_metrics import MetricsPlan, le_text, measured_bound
+from compiler.serving_metrics import MetricsPlan, Series, le_text, measured_bound
 from compiler.spec.types import duration_seconds
 from compiler.targets.serving.promql import budget, decimal, le_matcher, matchers, num
 
@@ -136,20 +136,31 @@ def _rate(series: str) -> str:
 
 
 def _error_ratio(m: MetricsPlan) -> Callable[[str], str]:
-    errors, total = _rate(m.errors()), _rate(m.requests())
-    if not m.separate_errors:
-        template = f"({errors} or vector(0)) / ({total} > 0)"
+    return error_ratio(m.requests, m.errors, m.separate_errors)
+
+
+def error_ratio(requests: Series, errors: Series, separate: bool) -> Callable[[str], str]:
+    """Failed / all requests over a window; `separate`: failures counted by a counter of
+    their own (in front of the model server), else matchers on the request counter."""
+    failed, total = _rate(errors()), _rate(requests())
+    if not separate:
+        template = f"({failed} or vector(0)) / ({total} > 0)"
     else:
         # Failures counted in front of the model server (Standard mode's ingress): when the
         # server counts nothing at all (every pod gone) but the ingress sees failures, the
         # ratio is 1, not absent; an ingress can fail requests the server never saw: cap 1.
-        template = f"clamp_max(({errors} or vector(0)) / (({total} > 0) or ({errors} > 0)), 1)"
+        template = f"clamp_max(({failed} or vector(0)) / (({total} > 0) or ({failed} > 0)), 1)"
     return lambda w: template.format(w=w)
 
 
 def _slow_ratio(m: MetricsPlan, bound: Decimal) -> Callable[[str], str]:
-    fast = _rate(m.latency_bucket(le_matcher(bound)))
-    total = _rate(m.latency_count())
+    return slow_ratio(m.latency_bucket, m.latency_count, bound)
+
+
+def slow_ratio(bucket: Series, count: Series, bound: Decimal) -> Callable[[str], str]:
+    """The share of a histogram's observations above `bound` (a boundary) over a window."""
+    fast = _rate(bucket(le_matcher(bound)))
+    total = _rate(count())
     template = f"1 - {fast} / ({total} > 0)"
     return lambda w: template.format(w=w)
 

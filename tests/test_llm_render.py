@@ -126,7 +126,7 @@ def _with_deployment(model: ModelPlan, deployment_plan: DeploymentPlan) -> Model
 
 def test_both_apis_are_rendered_and_pass_their_strict_schemas() -> None:
     isvcs, llmisvcs = _rendered("InferenceService"), _rendered("LLM")
-    assert len(isvcs) == 2 and len(llmisvcs) == 2  # staging and prod, two models each
+    assert len(isvcs) == 3 and len(llmisvcs) == 3  # staging and prod, three models each
     problems = [p for d in isvcs for p in _errors(ISVC, d)]
     problems += [p for d in llmisvcs for p in _errors(LLMISVC, d) + cel_problems(d)]
     assert problems == []
@@ -233,7 +233,8 @@ def test_the_preset_merge_keeps_our_container_flags_and_hardening(index: int) ->
     assert main["image"].startswith("ghcr.io/llm-d/")  # the preset's vLLM image
     assert "/dev/shm" in {m["mountPath"] for m in main["volumeMounts"]}
     assert admission_problems(main) == []
-    assert "nvidia.com/gpu" in main["resources"]["limits"]
+    # a GPU, or a MIG slice on EKS (assist-1b: compiler/sharing.py)
+    assert {"nvidia.com/gpu", "nvidia.com/mig-1g.10gb"} & set(main["resources"]["limits"])
     pod = deployment(llmisvc)["spec"]["template"]["spec"]
     assert _hardening_problems(main, pod) == []
     assert pod["nodeSelector"] and pod["tolerations"]
@@ -245,7 +246,8 @@ def test_the_merge_checks_fail_on_a_broken_object() -> None:
     container["securityContext"]["allowPrivilegeEscalation"] = True  # ours wins the merge
     pod = deployment(llmisvc)["spec"]["template"]["spec"]
     assert _hardening_problems(main_container(llmisvc), pod)
-    container["resources"]["requests"]["nvidia.com/gpu"] = 2  # ≠ the limit
+    gpu = next(k for k in container["resources"]["limits"] if k.startswith("nvidia.com/"))
+    container["resources"]["requests"][gpu] = 2  # ≠ the limit
     assert admission_problems(main_container(llmisvc))
     container["args"].append("--max-num-seqs=9")
     assert _flag_problems(vllm_flags(llmisvc), VLLM_FLAGS)

@@ -302,7 +302,7 @@ def test_the_inference_service_s_triggers_scale_the_same_way() -> None:
     isvc = next(d for d in _rendered("InferenceService") if d["metadata"]["name"] == "chat-8b")
     so = isvc_scaled_object(isvc)
     waiting, kv = (float(t["metadata"]["threshold"]) for t in so["spec"]["triggers"])
-    assert (waiting, kv) == (0.59, 0.57)  # docs/llm.md "## Autoscaling"
+    assert (waiting, kv) == (0.43, 0.57)  # docs/llm.md "## Autoscaling"
     assert desired_replicas(so, [2 * waiting, 0]) == 2
     assert desired_replicas(so, [0, 4 * kv]) == 4
     query = so["spec"]["triggers"][1]["metadata"]["query"]

@@ -203,14 +203,26 @@ def test_three_slis_with_sloths_series_page_and_ticket(
             assert a["annotations"]["runbook_url"].endswith(f"#{name.lower()}")
 
 
+def _with_objectives(model: ModelPlan, ttft: float, tpot: float) -> ModelPlan:
+    assert model.serving is not None and model.serving.llm is not None
+    llm = replace(model.serving.llm, ttft_p95_ms=ttft, tpot_p95_ms=tpot)
+    return replace(model, serving=replace(model.serving, llm=llm))
+
+
 def test_the_sli_reads_the_objectives_bucket_or_the_one_below() -> None:
-    """chat-70b: ttftP95Ms 1500 is between 1 and 2.5 s and is measured at 1 s (stricter, as
-    MK390 says), read as le 1 or 1.0; chat-8b: tpotP95Ms 40 is measured at 25 ms."""
+    """ttftP95Ms 1500 is between 1 and 2.5 s and is measured at 1 s (stricter, as MK390
+    says), read as le 1 or 1.0; tpotP95Ms 40 is measured at 25 ms; the example's own
+    objectives (1000 ms, 50 ms) are boundaries and read as themselves."""
     env = next(e for e in plan_of("llm").environments if e.name == "prod")
     big, small = (next(m for m in env.models if m.name == n) for n in ("chat-70b", "chat-8b"))
     ttft = llm_prometheus_rule(env, big)["spec"]["groups"][1]["rules"][0]["expr"]
     assert 'le=~"1(\\\\.0+)?"' in ttft
     tpot = llm_prometheus_rule(env, small)["spec"]["groups"][2]["rules"][0]["expr"]
+    assert 'le="0.05"' in tpot
+    ttft = llm_prometheus_rule(env, _with_objectives(big, 1500, 50))["spec"]["groups"][1]
+    assert 'le=~"1(\\\\.0+)?"' in ttft["rules"][0]["expr"]
+    off = _with_objectives(small, 750, 40)
+    tpot = llm_prometheus_rule(env, off)["spec"]["groups"][2]["rules"][0]["expr"]
     assert 'le="0.025"' in tpot and "request_time_per_output_token_seconds_bucket" in tpot
 
 
@@ -244,10 +256,23 @@ def _set(root: Path, file: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), "utf-8")
 
 
+def _off_the_buckets(root: Path) -> None:
+    """chat-8b's 800 ms and 40 ms and chat-70b's 1500 ms miss vLLM's buckets."""
+    _set(root, "models/chat-70b.yaml", "ttftP95Ms: 1000", "ttftP95Ms: 1500")
+    _set(
+        root,
+        "models/chat-8b.yaml",
+        "ttftP95Ms: 750, tpotP95Ms: 50",
+        "ttftP95Ms: 800, tpotP95Ms: 40",
+    )
+
+
 def test_objectives_between_buckets_warn(tmp_path: Path) -> None:
-    """The example's own objectives: chat-8b's 800 ms and 40 ms, chat-70b's 1500 ms miss
-    vLLM's buckets (warnings, validation passes); 1000 ms is a boundary."""
+    """The example's objectives are on vLLM's buckets; moved off them, each warns (validation
+    still passes); 1000 ms is a boundary again."""
     root = copy_example(tmp_path, "llm")
+    assert validate(load(root)).diagnostics == []
+    _off_the_buckets(root)
     result = validate(load(root))
     assert result.ok
     found = sorted(
@@ -270,6 +295,8 @@ def test_objectives_between_buckets_warn(tmp_path: Path) -> None:
 def test_the_policy_makes_them_errors(tmp_path: Path) -> None:
     root = copy_example(tmp_path, "llm")
     _set(root, "modelkiln.yaml", "  policies:\n", "  policies:\n    strictLatencyBuckets: true\n")
+    assert validate(load(root)).diagnostics == []
+    _off_the_buckets(root)
     result = validate(load(root))
     assert [(d.code, d.severity) for d in result.diagnostics] == [("MK406", "error")] * 3
 
@@ -278,6 +305,7 @@ def test_environment_buckets_decide(tmp_path: Path) -> None:
     """prod declares histograms with buckets at 40 ms, 800 ms and 1.5 s: only staging
     reports the objectives."""
     root = copy_example(tmp_path, "llm")
+    _off_the_buckets(root)
     _set(
         root,
         "modelkiln.yaml",

@@ -3,11 +3,13 @@ mode's exporters write them, and a promtool runner."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
 from compiler.plan import EnvironmentPlan, ModelPlan
@@ -15,6 +17,7 @@ from compiler.serving_metrics import DEFAULT_BUCKETS, le_text, resolve
 from compiler.spec.project import Environment
 from compiler.targets import yamlout
 from compiler.targets.serving.alerts import prometheus_rule
+from tests.conftest import UPSTREAM
 from tests.kfp_helpers import plan_of
 
 MODES = ("knative", "standard")
@@ -182,3 +185,28 @@ def promtool_test(
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+RULE_SCHEMA = UPSTREAM / "prometheus-operator" / "prometheusrule.v1.strict.schema.json"
+
+
+def strict_schema_errors(rule: dict[str, Any]) -> list[str]:
+    """What the strict PrometheusRule CRD schema says against a rendered rule object."""
+    validator = jsonschema.Draft7Validator(json.loads(RULE_SCHEMA.read_text("utf-8")))
+    errors = sorted(validator.iter_errors(rule), key=str)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def promtool_check(rule: dict[str, Any], promtool: str, tmp_path: Path) -> str:
+    """`promtool check rules --lint=all --lint-fatal` on the rule's groups: its output, or an
+    AssertionError when promtool refuses them."""
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(yamlout.dump(rule["spec"]))
+    run = subprocess.run(
+        [promtool, "check", "rules", "--lint=all", "--lint-fatal", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout + run.stderr

@@ -5,14 +5,11 @@ on realistic series is in tests/test_alerts_promtool.py."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from compiler.plan import AlertingPlan, EnvironmentPlan, ModelPlan
@@ -30,11 +27,17 @@ from compiler.targets.serving.alerts import (
     runbook_url,
 )
 from compiler.targets.serving.slo_rules import MWMB, WINDOWS
-from tests.alert_helpers import MODES, alerts_named, env_of, in_mode, model_in
-from tests.conftest import UPSTREAM
+from tests.alert_helpers import (
+    MODES,
+    alerts_named,
+    env_of,
+    in_mode,
+    model_in,
+    promtool_check,
+    strict_schema_errors,
+)
 from tests.kfp_helpers import plan_of
 
-SCHEMA = UPSTREAM / "prometheus-operator" / "prometheusrule.v1.strict.schema.json"
 EXAMPLES = ("multi-cloud", "quickstart")
 
 
@@ -69,27 +72,16 @@ def record(rule: dict[str, Any], name: str, slo: str) -> dict[str, Any]:
 def test_rule_matches_the_strict_crd_schema(
     case: str, env: EnvironmentPlan, model: ModelPlan
 ) -> None:
-    schema = json.loads(SCHEMA.read_text("utf-8"))
-    errors = sorted(
-        jsonschema.Draft7Validator(schema).iter_errors(prometheus_rule(env, model)), key=str
-    )
-    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
+    errors = strict_schema_errors(prometheus_rule(env, model))
+    assert not errors, "\n".join(errors)
 
 
 @pytest.mark.parametrize(("case", "env", "model"), SERVED, ids=IDS)
 def test_promtool_check_rules_is_clean(
     case: str, env: EnvironmentPlan, model: ModelPlan, promtool: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_bytes(yamlout.dump(prometheus_rule(env, model)["spec"]))
-    run = subprocess.run(
-        [promtool, "check", "rules", "--lint=all", "--lint-fatal", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "FAILED" not in run.stdout + run.stderr, run.stdout + run.stderr
+    output = promtool_check(prometheus_rule(env, model), promtool, tmp_path)
+    assert "FAILED" not in output, output
 
 
 # --- the SLO rules, against Sloth v0.16.0 ---------------------------------------------------------

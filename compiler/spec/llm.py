@@ -3,7 +3,6 @@ environment's LLM serving settings (Project environments[].serving.llm)."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from typing import Annotated, Any, Literal
 
@@ -11,7 +10,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, mo
 from pydantic_core import PydanticCustomError
 
 from compiler.spec.base import Strict
-from compiler.spec.metrics import ErrorSource
+from compiler.spec.metrics import ErrorSource, first_out_of_order
 from compiler.spec.storage import ArtifactUri
 from compiler.spec.types import Line
 
@@ -215,17 +214,14 @@ class LlmMetricNames(Strict):
     @field_validator("ttft_buckets", "tpot_buckets")
     @classmethod
     def _increasing(cls, value: list[float] | None) -> list[float] | None:
-        if value is None:
-            return value
-        bad = [b for b in value if not b > 0]
-        backwards = [b for a, b in itertools.pairwise(value) if b <= a]
-        if bad or backwards:
+        found = first_out_of_order(value)
+        if found is not None:
             raise PydanticCustomError(
                 "MK392",
                 "LLM histogram buckets must be positive seconds in increasing order, without "
                 "repeats (found {found})",
                 {
-                    "found": f"{(bad or backwards)[0]:g}",
+                    "found": f"{found:g}",
                     "hint": "list the bounds as vLLM exposes them, smallest first, without +Inf",
                 },
             )

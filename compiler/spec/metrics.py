@@ -57,6 +57,16 @@ class LatencySource(Strict):
     revision_pattern: Line = Field(default="(.+)", min_length=1, description=_REVISION_PATTERN_HELP)
 
 
+def first_out_of_order(bounds: list[float] | None) -> float | None:
+    """The first bound of a histogram's bucket list that is not positive or not above the
+    one before it; None when the list is fine (or absent)."""
+    if bounds is None:
+        return None
+    bad = [b for b in bounds if not b > 0]
+    backwards = [b for a, b in itertools.pairwise(bounds) if b <= a]
+    return (bad or backwards)[0] if bad or backwards else None
+
+
 class ServingMetrics(Strict):
     requests: RequestSource | None = None
     errors: ErrorSource | None = None
@@ -71,16 +81,13 @@ class ServingMetrics(Strict):
     @field_validator("latency_buckets")
     @classmethod
     def _increasing(cls, value: list[float] | None) -> list[float] | None:
-        if value is None:
-            return value
-        bad = [b for b in value if not b > 0]
-        backwards = [b for a, b in itertools.pairwise(value) if b <= a]
-        if bad or backwards:
+        found = first_out_of_order(value)
+        if found is not None:
             raise PydanticCustomError(
                 "MK331",
                 "latencyBuckets must be positive seconds in increasing order, without "
                 "repeats (found {found})",
-                {"found": f"{(bad or backwards)[0]:g}"},
+                {"found": f"{found:g}"},
             )
         return value
 

@@ -47,6 +47,14 @@ _KNATIVE_POD = 'namespace="{namespace}", pod=~"{model}-predictor-[0-9]+-deployme
 _KNATIVE_REVISION = "(.+)-deployment-.+"
 _DEPLOYMENT_POD = "(.+)-[a-z0-9]+-[a-z0-9]+"  # <deployment>-<pod-template-hash>-<suffix>
 
+
+def deployment_pods(deployment: str) -> str:
+    """An anchored regex of the pods of one Deployment, <deployment>-<hash>-<suffix>: the
+    pods of another Deployment whose name merely starts with it (a canary's
+    <isvc>-canary-predictor, a prefill <name>-kserve-prefill) do not match."""
+    return f"{deployment}-[a-z0-9]+-[a-z0-9]+"
+
+
 DEFAULTS: dict[str, tuple[RequestSource, ErrorSource, LatencySource]] = {
     "knative": (
         RequestSource(

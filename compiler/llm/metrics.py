@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from compiler.llm import LlmMetrics
 from compiler.serving_metrics import DEFAULTS as MODE_DEFAULTS
-from compiler.serving_metrics import Series
+from compiler.serving_metrics import Series, deployment_pods
 from compiler.spec.metrics import ErrorSource
 from compiler.spec.project import Environment
 
@@ -38,9 +38,9 @@ TPOT_BUCKETS: tuple[float, ...] = (
 
 _NAMESPACE = 'namespace="{namespace}", '
 SELECTORS = {
-    ("inferenceservice", "standard"): _NAMESPACE + 'pod=~"{model}-predictor-[a-z0-9]+-[a-z0-9]+"',
+    ("inferenceservice", "standard"): _NAMESPACE + f'pod=~"{deployment_pods("{model}-predictor")}"',
     ("inferenceservice", "knative"): _NAMESPACE + 'pod=~"{model}-predictor-[0-9]+-deployment-.+"',
-    ("llminferenceservice", "standard"): _NAMESPACE + 'pod=~"{model}-kserve-[a-z0-9]+-[a-z0-9]+"',
+    ("llminferenceservice", "standard"): _NAMESPACE + f'pod=~"{deployment_pods("{model}-kserve")}"',
 }
 SELECTORS[("llminferenceservice", "knative")] = SELECTORS[("llminferenceservice", "standard")]
 VLLM_ERROR = ErrorSource(selector='finished_reason="error"')

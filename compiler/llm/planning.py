@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+from compiler import slo
 from compiler.llm import (
     LlmPlan,
     architecture_of,
@@ -52,8 +51,8 @@ def gpu_memory_utilization(llm: Llm, sharing: PoolSharing | None) -> float:
 
 def needed_replicas(llm: Llm) -> int:
     """Replicas that carry the peak at the safe load (the SLO's, not the autoscaler's max)."""
-    target = max(1, scale_target(capacity_tokens_per_second(llm)))
-    return max(1, math.ceil(peak_tokens_per_second(llm) / target))
+    target = scale_target(capacity_tokens_per_second(llm))
+    return slo.needed_replicas(peak_tokens_per_second(llm), target)
 
 
 def llm_plan(

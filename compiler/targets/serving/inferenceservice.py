@@ -24,6 +24,7 @@ from compiler.deployment import (
 )
 from compiler.llm.scaling import concurrency_target
 from compiler.plan import EnvironmentPlan, ModelPlan, ServingPlan
+from compiler.serving_metrics import deployment_pods
 from compiler.slo import SAFE_UTILISATION
 from compiler.targets import kubernetes
 from compiler.targets.serving import hardening, vllm
@@ -73,7 +74,7 @@ def requests_query(model: ModelPlan) -> str:
     canary's, <isvc>-canary-predictor-..., are left out by the anchored regex."""
     serving = model.serving
     assert serving is not None
-    pods = f'pod=~"{model.name}-predictor-[a-z0-9]+-[a-z0-9]+"'
+    pods = f'pod=~"{deployment_pods(f"{model.name}-predictor")}"'
     return f"sum(rate({serving.metrics.requests(pods)}[{RATE_WINDOW}]))"
 
 
@@ -99,8 +100,8 @@ def _llm_autoscaling(namespace: str, model: ModelPlan) -> dict[str, Any]:
             "scaleTarget": target,
         }
     if autoscaler == "keda":
-        pods = f"{model.name}-predictor-[a-z0-9]+-[a-z0-9]+"
         metrics = []
+        pods = deployment_pods(f"{model.name}-predictor")
         for m in vllm.scaling_metrics(serving, namespace, pods):
             metric = {
                 "backend": "prometheus",

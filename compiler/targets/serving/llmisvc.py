@@ -26,18 +26,13 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.plan import EnvironmentPlan, ModelPlan, ServingPlan
+from compiler.serving_metrics import deployment_pods
 from compiler.targets import kubernetes
 from compiler.targets.serving import hardening, vllm
 
 API_VERSION = "serving.kserve.io/v1alpha2"
 KIND = "LLMInferenceService"
 MAIN_CONTAINER = "main"  # the preset's vLLM container, merged by name
-
-
-def workload_pods(name: str) -> str:
-    """The main Deployment's pods, <name>-kserve-<hash>-<suffix> (a prefill Deployment's,
-    <name>-kserve-prefill-..., are left out by the anchored regex)."""
-    return f"{name}-kserve-[a-z0-9]+-[a-z0-9]+"
 
 
 def _container(serving: ServingPlan) -> dict[str, Any]:
@@ -76,7 +71,9 @@ def _scaling(env: EnvironmentPlan, model: ModelPlan) -> dict[str, Any]:
     assert serving is not None
     if serving.deployment.prometheus is None:
         return {"replicas": serving.replicas.max}
-    triggers = vllm.keda_triggers(serving, env.namespace, workload_pods(model.name))
+    # the main Deployment <name>-kserve's pods (workload_single_node.go mainDeploymentName)
+    pods = deployment_pods(f"{model.name}-kserve")
+    triggers = vllm.keda_triggers(serving, env.namespace, pods)
     return {
         "scaling": {
             "minReplicas": serving.replicas.min,

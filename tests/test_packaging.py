@@ -31,7 +31,9 @@ from tests.kfp_helpers import read_tree
 pytestmark = pytest.mark.packaging
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=t@example.com"]
-REPOSITORIES = ["quickstart", "multi-cloud", "init"]
+# every example project (examples/broken and examples/ci hold no Project at their root)
+EXAMPLE_PROJECTS = sorted(p.name for p in EXAMPLES.iterdir() if (p / "modelkiln.yaml").is_file())
+REPOSITORIES = [*EXAMPLE_PROJECTS, "init"]
 
 
 def _environment() -> dict[str, str]:
